@@ -1,0 +1,87 @@
+"""Processed-data cache: files under ``data/cache`` keyed by a hash of their source.
+
+A cache entry is a file plus a ``.sha256`` sidecar holding the file's own digest.
+A missing, truncated or tampered entry is detected and rebuilt, never trusted.
+Files are written to a temporary name and moved into place with ``os.replace``,
+so a crash mid-write cannot leave a half-written entry behind.
+
+The cache folder is ``$COURSE_DATA_DIR`` if set, else the repository's ``data/``
+folder (git-ignored), else ``~/.cache/course_lib``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+__all__ = ["data_dir", "digest_files", "digest_text", "cached_file", "atomic_write_bytes"]
+
+
+def data_dir() -> Path:
+    """The folder for caches and checkpoints (created if needed)."""
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        path = Path(env)
+    else:
+        repo_data = Path(__file__).resolve().parents[2] / "data"
+        path = repo_data if repo_data.is_dir() and os.access(repo_data, os.W_OK) \
+            else Path.home() / ".cache" / "course_lib"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def digest_files(paths: Iterable[Path]) -> str:
+    """SHA-256 over the names and bytes of ``paths`` (sorted), as hex."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def digest_text(*parts: str) -> str:
+    """SHA-256 of the given strings, as hex."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cached_file(name: str, source_digest: str, build: Callable[[], bytes]) -> bytes:
+    """Return the bytes cached as ``name`` for ``source_digest``, building them if needed.
+
+    ``build()`` makes the bytes from the source. The entry is valid only if its
+    sidecar digest matches the file, so corruption triggers a rebuild.
+    """
+    folder = data_dir() / "cache"
+    path = folder / f"{name}-{source_digest[:16]}"
+    sidecar = path.with_name(path.name + ".sha256")
+    if path.exists() and sidecar.exists():
+        payload = path.read_bytes()
+        if hashlib.sha256(payload).hexdigest() == sidecar.read_text().strip():
+            return payload
+    payload = build()
+    atomic_write_bytes(path, payload)
+    atomic_write_bytes(sidecar, hashlib.sha256(payload).hexdigest().encode())
+    return payload

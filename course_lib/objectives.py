@@ -1,0 +1,23 @@
+"""Training objectives of the course, as pure tensor functions.
+
+* :func:`lm_loss` - next-token cross-entropy, mean nats per predicted token.
+  (More chapters add MLM, GAN and InfoNCE objectives here.)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["lm_loss"]
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy -1/N sum_t log p(x_{t+1} | x_{<=t}).
+
+    logits (B, T, V) float, targets (B, T) int64 already shifted by one position.
+    """
+    if logits.ndim != 3 or targets.shape != logits.shape[:2]:
+        raise ValueError(f"expected logits (B, T, V) and targets (B, T); got {tuple(logits.shape)} "
+                         f"and {tuple(targets.shape)}")
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))

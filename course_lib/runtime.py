@@ -1,0 +1,125 @@
+"""Runtime: device choice, mixed precision, seeding and the environment report.
+
+Device preference is cuda > mps > cpu, overridable by an argument or
+``$COURSE_DEVICE``. On CUDA the course trains under bf16 autocast with TF32
+matmuls; on CPU and MPS it runs in float32. Every notebook prints
+:func:`environment_report` at the top.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import random
+import sys
+from typing import ContextManager
+
+import numpy as np
+import torch
+
+__all__ = [
+    "pick_device",
+    "autocast",
+    "configure_device",
+    "seed_everything",
+    "environment_report",
+    "print_environment",
+]
+
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def pick_device(preference: str | torch.device | None = None) -> torch.device:
+    """Return the device to use: ``preference``, else ``$COURSE_DEVICE``, else cuda > mps > cpu.
+
+    ``preference`` may be ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+    Asking for a device that is not present raises ``RuntimeError``.
+    """
+    if isinstance(preference, torch.device):
+        preference = str(preference)
+    choice = (preference or os.environ.get("COURSE_DEVICE") or "auto").strip().lower()
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = choice.split(":")[0]
+    if kind not in _DEVICE_TYPES:
+        raise ValueError(f"unknown device {choice!r}; expected 'auto', 'cpu', 'cuda[:N]' or 'mps'")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False "
+                           "(CPU-only torch build, or no NVIDIA driver); use --device cpu")
+    if kind == "mps" and not _mps_available():
+        raise RuntimeError("device 'mps' requested but torch.backends.mps.is_available() is False")
+    return torch.device(choice)
+
+
+def autocast(device: torch.device | str) -> ContextManager:
+    """Mixed precision for the forward pass: bf16 autocast on CUDA, a no-op elsewhere.
+
+    bf16 keeps float32's exponent range, so no loss scaler is needed.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def configure_device(device: torch.device | str) -> None:
+    """Per-device speed settings: TF32 matmuls and cuDNN autotuning on CUDA."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (all devices); optionally force deterministic kernels.
+
+    Deterministic mode makes repeated GPU runs bit-identical at some speed cost; on
+    CPU the course's runs are already reproducible for a fixed seed and thread count.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.use_deterministic_algorithms(False)
+
+
+def environment_report(profile: str | None = None, seed: int | None = None,
+                       device: torch.device | str | None = None) -> str:
+    """A short multi-line description of profile, device, versions and seed."""
+    from . import __version__
+    from .profiles import resolve_profile
+
+    dev = pick_device(device)
+    lines = [
+        f"profile      : {resolve_profile(profile)}",
+        f"device       : {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
+        f"precision    : {'bf16 autocast' if dev.type == 'cuda' else 'float32'}",
+        f"python       : {sys.version.split()[0]} on {platform.system()} {platform.machine()}",
+        f"torch        : {torch.__version__} ({torch.get_num_threads()} CPU threads)",
+        f"numpy        : {np.__version__}",
+        f"course_lib   : {__version__}",
+    ]
+    if seed is not None:
+        lines.append(f"seed         : {seed}")
+    return "\n".join(lines)
+
+
+def print_environment(profile: str | None = None, seed: int | None = None,
+                      device: torch.device | str | None = None) -> None:
+    """Print :func:`environment_report` (the first cell of every notebook calls this)."""
+    print(environment_report(profile, seed, device))
