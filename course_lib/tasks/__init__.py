@@ -14,7 +14,12 @@ from types import ModuleType
 __all__ = ["CHAPTERS", "chapter_module"]
 
 CHAPTERS: dict[str, str] = {
-    "rnn_lm": "course_lib.tasks.rnn_lm",
+    "attention": "course_lib.tasks.attention",            # 01: toy routing task
+    "mlm": "course_lib.tasks.mlm",                        # 02: masked LM + fine-tuning
+    "gan": "course_lib.tasks.gan",                        # 03: DCGAN on MNIST-5k
+    "contrastive": "course_lib.tasks.contrastive",        # 04: SimCLR on MNIST-5k
+    "rnn_lm": "course_lib.tasks.rnn_lm",                  # 05: char-level LSTM LM
+    "transformer_lm": "course_lib.tasks.transformer_lm",  # 05: causal Transformer on the same data
 }
 
 
@@ -22,4 +27,9 @@ def chapter_module(name: str) -> ModuleType:
     """The module of chapter ``name``; unknown names list the valid ones."""
     if name not in CHAPTERS:
         raise ValueError(f"unknown chapter {name!r}; expected one of: {', '.join(sorted(CHAPTERS))}")
-    return importlib.import_module(CHAPTERS[name])
+    try:
+        return importlib.import_module(CHAPTERS[name])
+    except ModuleNotFoundError as err:
+        if err.name != CHAPTERS[name]:
+            raise
+        raise ValueError(f"chapter {name!r} is not available in this version of course_lib") from err

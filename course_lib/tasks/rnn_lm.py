@@ -23,7 +23,7 @@ from .. import checkpoints, runtime
 from ..data import text as text_data
 from ..models.ngram import bits, ngram_baselines
 from ..models.rnn import CharRNN, CharRNNConfig, detach_state
-from ..objectives import lm_loss
+from ..objectives.lm import lm_loss
 from ..train import Task, TrainConfig, fit
 
 __all__ = ["Config", "CharLMTask", "load_corpus", "stream_layout", "evaluate_nll", "run"]

@@ -1,7 +1,6 @@
-"""Training objectives of the course, as pure tensor functions.
+"""Language-model objective: next-token cross-entropy.
 
-* :func:`lm_loss` - next-token cross-entropy, mean nats per predicted token.
-  (More chapters add MLM, GAN and InfoNCE objectives here.)
+:func:`lm_loss` gives mean nats per predicted token (notebooks 01 and 05).
 """
 
 from __future__ import annotations
