@@ -60,7 +60,7 @@ def make_provenance(config: Any, profile: str | None = None,
         "profile": profile,
         "git_commit": git_commit(),
         "course_lib": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "metrics": dict(metrics or {}),
     }

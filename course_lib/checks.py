@@ -3,7 +3,9 @@
 Notebooks put these in cells marked ``# NBVAL_CHECK_OUTPUT``: nbval compares the
 printed line with the committed one, so the line must not contain numbers that
 vary between runs, profiles or machines. The measured error goes into the
-returned :class:`CheckResult` (and into the message on failure), not into a PASS line.
+message on failure, not into a PASS line. Strict checks (the default) behave like
+``assert``: they return nothing and raise :class:`CheckFailed` on failure; with
+``strict=False`` they return a :class:`CheckResult` instead of raising.
 """
 
 from __future__ import annotations
@@ -29,16 +31,17 @@ class CheckResult:
         return self.passed
 
 
-def _report(name: str, passed: bool, detail: str, strict: bool) -> CheckResult:
+def _report(name: str, passed: bool, detail: str, strict: bool) -> CheckResult | None:
     print(f"PASS {name}" if passed else f"FAIL {name}: {detail}")
-    result = CheckResult(name, passed, detail)
-    if strict and not passed:
+    if not strict:
+        return CheckResult(name, passed, detail)
+    if not passed:
         raise CheckFailed(f"{name}: {detail}")
-    return result
+    return None
 
 
 def check_close(name: str, actual, expected, atol: float = 1e-6, rtol: float = 1e-5,
-                strict: bool = True) -> CheckResult:
+                strict: bool = True) -> CheckResult | None:
     """PASS if ``actual`` and ``expected`` have the same shape and agree within atol + rtol*|expected|."""
     a, e = torch.as_tensor(actual), torch.as_tensor(expected)
     if a.shape != e.shape:
@@ -51,6 +54,6 @@ def check_close(name: str, actual, expected, atol: float = 1e-6, rtol: float = 1
     return _report(name, ok, detail, strict)
 
 
-def check_true(name: str, condition: bool, detail: str = "", strict: bool = True) -> CheckResult:
+def check_true(name: str, condition: bool, detail: str = "", strict: bool = True) -> CheckResult | None:
     """PASS if ``condition`` holds; ``detail`` explains a failure."""
     return _report(name, bool(condition), detail or "condition is false", strict)

@@ -71,7 +71,7 @@ def plays_folder() -> Path:
 
 _ESCAPE = re.compile(r"\\(.)")
 _BRACKETS = re.compile(r"\[[^\]]*\]")
-_INLINE_DIRECTION = re.compile(r"_+[^_]*_+")
+_INLINE_DIRECTION = re.compile(r"_+[^_]*_+|\*[^*]+\*")
 
 
 def _clean(line: str) -> str:
@@ -97,7 +97,7 @@ def _parse_play(path: Path, genre: str) -> Play:
     for raw in path.read_text(encoding="utf-8").splitlines():
         stripped = raw.strip()
         if in_direction:                       # multi-line stage direction
-            in_direction = not stripped.endswith("_")
+            in_direction = not stripped.endswith(("_", "*"))
             continue
         if not stripped:
             continue
@@ -117,8 +117,8 @@ def _parse_play(path: Path, genre: str) -> Play:
             flush()
             speaker = stripped.strip("*").strip().upper()
             continue
-        if stripped.startswith("_"):
-            in_direction = not (len(stripped) > 1 and stripped.endswith("_"))
+        if stripped.startswith(("_", "*")):    # _italic_ or *italic* stage direction
+            in_direction = not (len(stripped) > 1 and stripped.endswith(("_", "*")))
             continue
         text = _clean(stripped)
         if speaker and text:
@@ -144,7 +144,7 @@ def load_plays() -> list[Play]:
     def build() -> bytes:
         return json.dumps([asdict(p) for p in _parse_all(folder)]).encode()
 
-    raw = json.loads(cached_file("plays.json", digest_text(digest, "parser-v1"), build))
+    raw = json.loads(cached_file("plays.json", digest_text(digest, "parser-v2"), build))
     return [Play(p["slug"], p["title"], p["genre"],
                  tuple(Speech(**{**s, "lines": tuple(s["lines"])}) for s in p["speeches"]))
             for p in raw]

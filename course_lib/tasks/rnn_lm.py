@@ -151,7 +151,7 @@ def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = Non
     runtime.seed_everything(cfg.seed)
     model = CharRNN(CharRNNConfig(len(vocab), cfg.cell, cfg.embed_dim, cfg.hidden_dim, cfg.layers, cfg.dropout))
     task = CharLMTask(train_ids, val_ids, cfg.batch_size, cfg.seq_len)
-    train_cfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip,
+    train_cfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=min(cfg.warmup_steps, cfg.steps), grad_clip=cfg.grad_clip,
                             seed=cfg.seed)
     t0 = time.perf_counter()
     result = fit(model, task, train_cfg, device=dev, out_dir=out_dir, resume=resume, progress=progress,
@@ -173,5 +173,5 @@ def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = Non
         "config": {k: v for k, v in dataclasses.asdict(cfg).items()},
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "git_commit": checkpoints.git_commit(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }

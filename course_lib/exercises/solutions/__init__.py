@@ -1,0 +1,1 @@
+"""Reference solutions to the exercises, kept apart from the notebooks (one module per chapter)."""

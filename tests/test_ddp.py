@@ -1,0 +1,36 @@
+"""DDP: 2 CPU processes under torchrun/gloo follow the same loss curve as 1 process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def _run(args, out, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parents[1])}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, *args, str(WORKER), str(out)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tmp_path):
+    single = _run([], tmp_path / "one.json", tmp_path)
+    double = _run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
+                  tmp_path / "two.json", tmp_path)
+    assert len(single["loss"]) == len(double["loss"]) == 25
+    for a, b in zip(single["loss"], double["loss"]):
+        assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (single["loss"], double["loss"])
+    for a, b in zip(single["grad_norm"], double["grad_norm"]):
+        assert abs(a - b) <= 1e-3 * max(1.0, abs(a))
+    assert single["loss"][-1] < single["loss"][0] - 0.3      # it did learn something

@@ -1,0 +1,75 @@
+"""Notebook hygiene: order, environment cell, no errors, no absolute paths, outputs not stale."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import pytest
+
+from course_lib.notebook_runner import LOCK_FILE, NOTEBOOK_DIR, code_hash, notebook_paths
+
+NOTEBOOKS = notebook_paths()
+ABSOLUTE_PATH = re.compile(r"(/work/|/home/\w|/Users/\w|/root/|/tmp/|[A-Z]:\\\\)")
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_course_order():
+    names = [p.name for p in NOTEBOOKS]
+    assert names[0] == "00_start_here.ipynb"
+    assert names == sorted(names) and len({n[:2] for n in names}) == len(names)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_reports_environment(path):
+    first = next(c for c in _read(path).cells if c.cell_type == "code")
+    assert "print_environment(" in first.source and "resolve_profile(" in first.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_errors_no_absolute_paths_python3_kernel(path):
+    nb = _read(path)
+    assert nb.metadata.kernelspec.name == "python3"
+    for i, cell in enumerate(nb.cells):
+        assert not ABSOLUTE_PATH.search(cell.source), f"cell {i} source has an absolute path"
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"cell {i} has an error output"
+            blob = json.dumps(out.get("text", "")) + json.dumps(out.get("data", {}).get("text/plain", ""))
+            assert not ABSOLUTE_PATH.search(blob), f"cell {i} output shows an absolute path"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_outputs_are_fresh(path):
+    """Outputs were regenerated (class profile) after the last change to any code cell."""
+    lock = json.loads(LOCK_FILE.read_text())
+    assert path.name in lock, f"{path.name} has no outputs record: run python3 course.py outputs"
+    entry = lock[path.name]
+    assert entry["code_sha256"] == code_hash(_read(path)), (
+        f"{path.name}: code changed since outputs were made; run python -m course_lib run-notebooks "
+        f"--profile class --only {path.name[:2]} --inplace")
+    assert entry["profile"] == "class"
+    nb = _read(path)
+    executed = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    assert all(c.execution_count is not None for c in executed), "some code cells were never executed"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_checked_cells_print_only_stable_lines(path):
+    for cell in _read(path).cells:
+        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
+            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            lines = [line for line in text.splitlines() if line]
+            assert lines and all(line.startswith("PASS ") for line in lines), (path.name, text)
+            assert not any(o.output_type != "stream" for o in cell.outputs), "checked cells print text only"
+
+
+def test_code_hash_changes_with_code():
+    nb = _read(NOTEBOOKS[0])
+    before = code_hash(nb)
+    next(c for c in nb.cells if c.cell_type == "code").source += "\n# edited"
+    assert code_hash(nb) != before
+    assert NOTEBOOK_DIR.name == "notebooks"

@@ -1,0 +1,98 @@
+"""Profiles and runtime: profile resolution, config sizing, device choice, seeding, report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+import torch
+
+from course_lib.profiles import PROFILES, for_profile, resolve_profile
+from course_lib.runtime import autocast, environment_report, pick_device, seed_everything
+
+
+@dataclass(frozen=True)
+class Cfg:
+    profile: str = "class"
+    steps: int = 100
+    width: int = 8
+    PROFILES: ClassVar[dict] = {"smoke": {"steps": 5}, "class": {"steps": 100}, "full": {"steps": 1000, "width": 64}}
+
+
+def test_resolution_order(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    assert resolve_profile() == "class"
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert resolve_profile() == "smoke"
+    assert resolve_profile("full") == "full"       # argument wins
+    assert PROFILES == ("smoke", "class", "full")
+
+
+def test_unknown_profile_lists_valid_ones(monkeypatch):
+    with pytest.raises(ValueError, match="smoke, class, full"):
+        resolve_profile("huge")
+    monkeypatch.setenv("COURSE_PROFILE", "tiny")
+    with pytest.raises(ValueError, match=r"COURSE_PROFILE"):
+        resolve_profile()
+
+
+def test_for_profile_sizes_and_overrides():
+    assert for_profile(Cfg, "smoke") == Cfg(profile="smoke", steps=5)
+    assert for_profile(Cfg, "full").width == 64
+    assert for_profile(Cfg, "smoke", steps=9, width=None).steps == 9
+    with pytest.raises(TypeError, match="no field"):
+        for_profile(Cfg, "smoke", depth=3)
+
+
+def test_device_choice(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    assert pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")
+    with pytest.raises(ValueError, match="expected 'auto'"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="cuda"):
+            pick_device("cuda")
+
+
+def test_auto_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("course_lib.runtime._mps_available", lambda: True)
+    assert pick_device("auto").type == "mps"
+    monkeypatch.setattr("course_lib.runtime._mps_available", lambda: False)
+    assert pick_device("auto").type == "cpu"
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")
+def test_autocast_is_bf16_on_cuda_only():
+    ctx = autocast("cuda")
+    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+    assert not isinstance(autocast("cpu"), torch.autocast)
+
+
+def test_seeding_reproduces_numbers():
+    seed_everything(3)
+    a = (torch.randn(4), __import__("numpy").random.rand(2), __import__("random").random())
+    seed_everything(3)
+    b = (torch.randn(4), __import__("numpy").random.rand(2), __import__("random").random())
+    assert torch.equal(a[0], b[0]) and (a[1] == b[1]).all() and a[2] == b[2]
+    with pytest.raises(ValueError):
+        seed_everything(-1)
+
+
+def test_deterministic_mode_toggles():
+    seed_everything(0, deterministic=True)
+    assert torch.are_deterministic_algorithms_enabled()
+    seed_everything(0)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_environment_report_mentions_essentials():
+    text = environment_report("smoke", seed=7, device="cpu")
+    for needle in ("profile      : smoke", "device       : cpu", "torch", "seed         : 7", "float32"):
+        assert needle in text

@@ -1,0 +1,166 @@
+"""The one training loop: learning, determinism, exact resume, NaN handling, schedule, history."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib.train import TrainConfig, fit, shard_batch, warmup_cosine
+
+from conftest import RegressionTask
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+
+
+def test_loop_learns_regression():
+    task = RegressionTask()
+    untrained = task.evaluate(_model())["val_mse"]
+    result = fit(_model(), task, TrainConfig(steps=400, lr=1e-2), progress=False)
+    first, last = result.history["train"][0]["loss"], result.history["train"][-1]["loss"]
+    assert last < 0.05 * first, (first, last)
+    assert result.final["val_mse"] < 0.05 * untrained, (untrained, result.final)
+
+
+def test_overfit_one_batch():
+    class OneBatch(RegressionTask):
+        def batch(self, step):
+            return super().batch(0)
+    result = fit(_model(), OneBatch(), TrainConfig(steps=300, lr=1e-2, min_lr_ratio=1.0), progress=False)
+    assert result.history["train"][-1]["loss"] < 2e-3
+
+
+def test_same_seed_same_numbers():
+    runs = [fit(_model(), RegressionTask(), TrainConfig(steps=30, lr=1e-2), progress=False) for _ in range(2)]
+    a = [r["loss"] for r in runs[0].history["train"]]
+    b = [r["loss"] for r in runs[1].history["train"]]
+    assert a == b
+
+
+def test_different_seed_different_numbers():
+    a = fit(_model(), RegressionTask(), TrainConfig(steps=10, lr=1e-2, seed=0), progress=False)
+    b = fit(_model(), RegressionTask(), TrainConfig(steps=10, lr=1e-2, seed=1), progress=False)
+    assert [r["loss"] for r in a.history["train"]] != [r["loss"] for r in b.history["train"]]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _interrupted_run(out, cfg, stop_after):
+    """Run ``cfg`` with a checkpoint every ``stop_after`` steps and kill it right after the first one."""
+    class Interrupting(RegressionTask):
+        def batch(self, step):
+            if step == stop_after:
+                raise _Stop
+            return super().batch(step)
+
+    stop_cfg = TrainConfig(**{**cfg.__dict__, "checkpoint_every": stop_after})
+    with pytest.raises(_Stop):
+        fit(_model(), Interrupting(), stop_cfg, out_dir=out, progress=False, run_config=cfg)
+
+
+def test_resume_is_exact(tmp_path):
+    """N steps straight == N/2 steps, a crash, resume, N/2 steps (losses, lr, final metrics)."""
+    cfg = TrainConfig(steps=40, lr=1e-2, warmup_steps=5)
+    straight = fit(_model(), RegressionTask(), cfg, out_dir=tmp_path / "straight", progress=False)
+    _interrupted_run(tmp_path / "resumed", cfg, stop_after=20)
+    resumed = fit(_model(), RegressionTask(), cfg, out_dir=tmp_path / "resumed", resume=True, progress=False)
+    assert resumed.steps == 40
+    assert [r["loss"] for r in resumed.history["train"]] == [r["loss"] for r in straight.history["train"]]
+    assert [r["lr"] for r in resumed.history["train"]] == [r["lr"] for r in straight.history["train"]]
+    assert resumed.final == straight.final
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    cfg = TrainConfig(steps=20, lr=1e-2)
+    _interrupted_run(tmp_path, cfg, stop_after=10)
+    with pytest.raises(ValueError, match="cannot resume"):
+        fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=5e-3), out_dir=tmp_path, resume=True,
+            progress=False)
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=5), out_dir=tmp_path, resume=True, progress=False)
+    assert result.steps == 5 and (tmp_path / "checkpoint.pt").exists()
+
+
+def test_nan_loss_names_the_step():
+    class Exploding(RegressionTask):
+        def loss(self, model, batch):
+            loss = super().loss(model, batch)
+            return loss * float("nan") if self.calls_seen() >= 7 else loss
+
+        def calls_seen(self):
+            self.n = getattr(self, "n", 0) + 1
+            return self.n - 1
+
+    with pytest.raises(FloatingPointError, match="at step 7"):
+        fit(_model(), Exploding(), TrainConfig(steps=20), progress=False)
+
+
+def test_history_json_and_eval_schedule(tmp_path):
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=30, eval_every=10), out_dir=tmp_path, progress=False)
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert [e["step"] for e in saved["eval"]] == [10, 20, 30]
+    assert len(saved["train"]) == 30 and saved == result.history
+    assert all({"step", "loss", "lr", "grad_norm"} <= set(r) for r in saved["train"])
+
+
+class _SGDBigLoss(RegressionTask):
+    def loss(self, model, batch):
+        return 1e6 * super().loss(model, batch)
+
+    def optimizers(self, model, cfg, device):
+        return {"model": torch.optim.SGD(model.parameters(), lr=cfg.lr)}
+
+
+def _update_norm(grad_clip):
+    model = _model()
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    result = fit(model, _SGDBigLoss(), TrainConfig(steps=1, lr=1.0, grad_clip=grad_clip, min_lr_ratio=1.0),
+                 progress=False)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    return float((after - before).norm()), result.history["train"][0]["grad_norm"]
+
+
+def test_gradient_clipping_bounds_the_update():
+    clipped, pre_clip_norm = _update_norm(1e-3)
+    assert pre_clip_norm > 1e3                  # the gradient really was huge
+    assert clipped <= 1e-3 * (1 + 1e-4)         # SGD step = lr * clipped gradient
+    unclipped, _ = _update_norm(None)
+    assert unclipped > 1e3
+
+
+def test_warmup_cosine_schedule():
+    assert warmup_cosine(0, 100, 10, 0.1) == pytest.approx(0.1)
+    assert warmup_cosine(9, 100, 10, 0.1) == pytest.approx(1.0)
+    assert warmup_cosine(10, 100, 10, 0.1) == pytest.approx(1.0)
+    assert warmup_cosine(55, 100, 10, 0.1) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert warmup_cosine(100, 100, 10, 0.1) == pytest.approx(0.1)
+
+
+def test_lr_follows_schedule_in_history():
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=0.01, warmup_steps=4), progress=False)
+    lrs = [r["lr"] for r in result.history["train"]]
+    assert lrs[0] == pytest.approx(0.0025) and lrs[3] == pytest.approx(0.01) and lrs[-1] < lrs[4]
+
+
+@pytest.mark.parametrize("bad", [dict(steps=0), dict(steps=5, lr=0), dict(steps=5, warmup_steps=6),
+                                 dict(steps=5, grad_clip=0)])
+def test_bad_config_is_rejected(bad):
+    with pytest.raises(ValueError):
+        TrainConfig(**bad)
+
+
+def test_shard_batch_splits_evenly_and_rejects_uneven():
+    x = torch.arange(8).view(8, 1)
+    assert shard_batch({"x": x}, 1, 2)["x"].flatten().tolist() == [4, 5, 6, 7]
+    with pytest.raises(ValueError, match="does not split evenly"):
+        shard_batch(torch.arange(5), 0, 2)
