@@ -66,7 +66,7 @@ def image_grid(images: torch.Tensor, nrow: int = 10, value_range: tuple[float, f
     x = ((x - lo) / (hi - lo)).clamp(0, 1).numpy()
     n, h, w = x.shape
     rows = -(-n // nrow)
-    grid = np.ones((rows * (h + 1) - 1, nrow * (w + 1) - 1), dtype=np.float32)
+    grid = np.full((rows * (h + 1) - 1, nrow * (w + 1) - 1), 0.15, dtype=np.float32)  # light-grey gaps
     for i in range(n):
         r, c = divmod(i, nrow)
         grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = x[i]

