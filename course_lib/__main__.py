@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_lib {train,run-notebooks,env}`` (see README)."""
+"""Command line: ``python -m course_lib {train,run-notebooks,env,editions,bundle}`` (see README)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def _train(args: argparse.Namespace) -> int:
     metrics = module.run(cfg, device=args.device, out_dir=out, resume=args.resume,
                          progress=not args.quiet, max_seconds=args.seconds)
     from .train import distributed_info
+    metrics["peak_memory_mb"] = _peak_memory_mb(metrics.get("device", "cpu"))
     if distributed_info()[0] == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -32,6 +33,20 @@ def _train(args: argparse.Namespace) -> int:
                                                   "metrics", "baselines")}, indent=2))
         print(f"wrote {out / 'metrics.json'}")
     return 0
+
+
+def _peak_memory_mb(device: str) -> dict[str, float]:
+    """Peak resident memory of this process (and peak CUDA allocation when on a GPU), MiB."""
+    import resource
+    import sys as _sys
+
+    import torch
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if _sys.platform == "darwin" else 1024)
+    peak = {"rss": round(rss, 1)}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        peak["cuda_allocated"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return peak
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
@@ -45,6 +60,24 @@ def _env(args: argparse.Namespace) -> int:
     from .runtime import print_environment
     print_environment(args.profile, device=args.device)
     return 0
+
+
+def _editions(args: argparse.Namespace) -> int:
+    from .editions import make_editions
+    index = make_editions(args.out)
+    missing = [r for r in index["exercises"] if not r["solution"]]
+    print(f"wrote {args.out}/student/ ({len(index['notebooks'])} notebooks, {len(index['exercises'])} exercises "
+          f"stubbed) and {args.out}/teacher/ (notebooks, solutions/, SOLUTIONS.md)")
+    for r in missing:
+        print(f"warning: {r['notebook']} cell {r['cell']}: no solution found for {r['checker']}", file=sys.stderr)
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from .bundle import prepare_classroom
+    manifest = prepare_classroom(profile=args.profile, only=args.only, verify_only=args.verify, device=args.device,
+                                 progress=not args.quiet)
+    return 0 if manifest["ok"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--profile", default=None)
     e.add_argument("--device", default=None)
     e.set_defaults(func=_env)
+
+    d = sub.add_parser("editions", help="write student notebooks (solutions stubbed) and the teacher edition")
+    d.add_argument("--out", default="editions", help="output folder (default: editions/)")
+    d.set_defaults(func=_editions)
+
+    b = sub.add_parser("bundle", help="prepare an offline classroom machine: data caches + chapter checkpoints")
+    b.add_argument("--profile", default=None, help="smoke | class | full (default: $COURSE_PROFILE or class)")
+    b.add_argument("--only", default=None, help="comma-separated chapters (default: every available chapter)")
+    b.add_argument("--verify", action="store_true", help="only check caches and checkpoints; train nothing")
+    b.add_argument("--device", default=None, help="auto | cpu | cuda[:N] | mps (default: auto)")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=_bundle)
 
     args = parser.parse_args(argv)
     try:

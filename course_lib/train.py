@@ -294,7 +294,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
         with torch.no_grad(), runtime.autocast(device):
             metrics = {k: float(v) for k, v in task.evaluate(model).items()}
         model.train()
-        history["eval"].append({"step": step, **metrics})
+        history["eval"].append({"step": step, "time_s": round(time.perf_counter() - t0, 3), **metrics})
         if on_eval is not None:
             on_eval(step, metrics)
         return metrics

@@ -56,6 +56,16 @@ def test_higher_order_ngrams_do_better_on_real_text():
     assert 3.0 < b["unigram"] < 3.6                                     # measured 3.35 on the full split
 
 
+def test_evaluation_can_reset_state_each_window():
+    ids = torch.arange(4000) % 50                       # next id is fully determined by the current one
+    model = CharRNN(CharRNNConfig(vocab_size=50, hidden_dim=8, layers=1))
+    carried = rnn_lm.evaluate_nll(model, ids, seq_len=10, streams=4)
+    reset = rnn_lm.evaluate_nll(model, ids, seq_len=10, streams=4, carry_state=False)
+    assert carried != reset                             # the flag changes what the model sees
+    relu = CharRNN(CharRNNConfig(vocab_size=5, cell="rnn_relu", hidden_dim=4, layers=1))
+    assert relu.rnn.nonlinearity == "relu"
+
+
 def test_model_shapes_and_errors():
     model = CharRNN(CharRNNConfig(vocab_size=10, hidden_dim=8, layers=2))
     logits, state = model(torch.zeros(3, 7, dtype=torch.long))

@@ -7,6 +7,7 @@ through time (notebook 05, ``train rnn_lm``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +21,7 @@ State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 @dataclass(frozen=True)
 class CharRNNConfig:
     vocab_size: int
-    cell: str = "lstm"          # "rnn" | "lstm" | "gru"
+    cell: str = "lstm"          # "rnn" (tanh) | "rnn_relu" | "lstm" | "gru"
     embed_dim: int = 64
     hidden_dim: int = 256
     layers: int = 2
@@ -30,7 +31,8 @@ class CharRNNConfig:
 class CharRNN(nn.Module):
     """Character-level recurrent language model."""
 
-    _CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+    _CELLS = {"rnn": nn.RNN, "rnn_relu": functools.partial(nn.RNN, nonlinearity="relu"),
+              "lstm": nn.LSTM, "gru": nn.GRU}
 
     def __init__(self, cfg: CharRNNConfig):
         super().__init__()

@@ -26,7 +26,8 @@ from ..models.rnn import CharRNN, CharRNNConfig, detach_state
 from ..objectives.lm import lm_loss
 from ..train import Task, TrainConfig, fit
 
-__all__ = ["Config", "CharLMTask", "load_corpus", "stream_layout", "evaluate_nll", "lm_summary", "run"]
+__all__ = ["Config", "CharLMTask", "load_corpus", "stream_layout", "evaluate_nll", "LMSetup", "encode_corpus", "prepare",
+           "lm_summary", "run"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Config:
     dropout: float = 0.0
     batch_size: int = 64
     seq_len: int = 128
-    steps: int = 2000
+    steps: int = 1200
     lr: float = 3e-3
     warmup_steps: int = 50
     grad_clip: float = 1.0
@@ -51,7 +52,7 @@ class Config:
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(hidden_dim=128, layers=1, batch_size=32, seq_len=64, steps=150, eval_chars=20_000),
-        "class": dict(hidden_dim=256, layers=2, batch_size=64, seq_len=128, steps=2000),
+        "class": dict(hidden_dim=256, layers=2, batch_size=64, seq_len=128, steps=1200),
         "full": dict(hidden_dim=512, layers=3, batch_size=128, seq_len=256, steps=5000, dropout=0.1,
                      eval_chars=729_000),
     }
@@ -128,35 +129,62 @@ class CharLMTask(Task):
 
 
 @torch.no_grad()
-def evaluate_nll(model: nn.Module, ids: torch.Tensor, seq_len: int, streams: int = 16) -> float:
-    """Mean nats/char of ``model`` on ``ids``, read as ``streams`` streams with carried state."""
+def evaluate_nll(model: nn.Module, ids: torch.Tensor, seq_len: int, streams: int = 16,
+                 carry_state: bool = True) -> float:
+    """Mean nats/char of ``model`` on ``ids``, read as ``streams`` streams of ``seq_len`` windows.
+
+    The state is carried from window to window, or reset at each window when ``carry_state=False``.
+    """
     device = next(model.parameters()).device
     data = stream_layout(ids, streams).to(device)                               # (S, L)
     total, count, state = 0.0, 0, None
     for start in range(0, data.shape[1] - 1, seq_len):
         chunk = data[:, start: start + seq_len + 1]
-        logits, state = model(chunk[:, :-1], state)
+        logits, state = model(chunk[:, :-1], state if carry_state else None)
         total += float(lm_loss(logits, chunk[:, 1:])) * chunk[:, 1:].numel()
         count += chunk[:, 1:].numel()
     return total / count
+
+
+@dataclass
+class LMSetup:
+    """Everything a character-LM run needs, built from a config (the notebook trains it with ``fit``)."""
+
+    vocab: text_data.CharVocab
+    train_ids: torch.Tensor      # (N,) int64
+    val_ids: torch.Tensor        # (M,) int64, at most cfg.eval_chars
+    model: nn.Module
+    task: Task
+    train_cfg: TrainConfig
+
+
+def encode_corpus(text_file: str | None, eval_chars: int) -> tuple[text_data.CharVocab, torch.Tensor, torch.Tensor]:
+    """Vocabulary from the training text; (vocab, train ids, first ``eval_chars`` validation ids)."""
+    train_text, val_text = load_corpus(text_file)
+    vocab = text_data.CharVocab.from_text(train_text)
+    return vocab, vocab.encode(train_text), vocab.encode(val_text)[:eval_chars]
+
+
+def prepare(cfg: Config) -> LMSetup:
+    """Data, model (seeded), task and optimisation settings for ``cfg``."""
+    vocab, train_ids, val_ids = encode_corpus(cfg.text_file, cfg.eval_chars)
+    runtime.seed_everything(cfg.seed)
+    model = CharRNN(CharRNNConfig(len(vocab), cfg.cell, cfg.embed_dim, cfg.hidden_dim, cfg.layers, cfg.dropout))
+    task = CharLMTask(train_ids, val_ids, cfg.batch_size, cfg.seq_len)
+    train_cfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=min(cfg.warmup_steps, cfg.steps),
+                            grad_clip=cfg.grad_clip, seed=cfg.seed)
+    return LMSetup(vocab, train_ids, val_ids, model, task, train_cfg)
 
 
 def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
         progress: bool = True, max_seconds: float | None = None) -> dict[str, Any]:
     """Train the char LM for ``cfg`` and return the metrics dict (see README, metrics.json)."""
     dev = runtime.pick_device(device)
-    train_text, val_text = load_corpus(cfg.text_file)
-    vocab = text_data.CharVocab.from_text(train_text)
-    train_ids, val_ids = vocab.encode(train_text), vocab.encode(val_text)[: cfg.eval_chars]
-    runtime.seed_everything(cfg.seed)
-    model = CharRNN(CharRNNConfig(len(vocab), cfg.cell, cfg.embed_dim, cfg.hidden_dim, cfg.layers, cfg.dropout))
-    task = CharLMTask(train_ids, val_ids, cfg.batch_size, cfg.seq_len)
-    train_cfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=min(cfg.warmup_steps, cfg.steps), grad_clip=cfg.grad_clip,
-                            seed=cfg.seed)
     t0 = time.perf_counter()
-    result = fit(model, task, train_cfg, device=dev, out_dir=out_dir, resume=resume, progress=progress,
+    s = prepare(cfg)
+    result = fit(s.model, s.task, s.train_cfg, device=dev, out_dir=out_dir, resume=resume, progress=progress,
                  run_config=cfg, profile=cfg.profile, max_seconds=max_seconds, desc=f"rnn_lm[{cfg.profile}]")
-    return lm_summary("rnn_lm", cfg, dev, result, time.perf_counter() - t0, train_ids, val_ids, len(vocab))
+    return lm_summary("rnn_lm", cfg, dev, result, time.perf_counter() - t0, s.train_ids, s.val_ids, len(s.vocab))
 
 
 def lm_summary(chapter: str, cfg: Any, device: torch.device, result: Any, wall_s: float,

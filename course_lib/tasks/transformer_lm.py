@@ -19,14 +19,13 @@ import torch
 from torch import nn
 
 from .. import runtime
-from ..data import text as text_data
 from ..models.ngram import bits
 from ..models.transformer import TransformerConfig, TransformerLM
 from ..objectives.lm import lm_loss
 from ..train import Task, TrainConfig, fit
-from .rnn_lm import lm_summary, load_corpus
+from .rnn_lm import LMSetup, encode_corpus, lm_summary
 
-__all__ = ["Config", "WindowLMTask", "evaluate_windows", "run"]
+__all__ = ["Config", "WindowLMTask", "evaluate_windows", "prepare", "run"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Config:
     dropout: float = 0.0
     batch_size: int = 64
     seq_len: int = 128
-    steps: int = 2000
+    steps: int = 1200
     lr: float = 2e-3
     warmup_steps: int = 100
     grad_clip: float = 1.0
@@ -52,7 +51,7 @@ class Config:
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(d_model=64, n_layers=2, batch_size=32, seq_len=64, steps=150, eval_chars=20_000,
                       warmup_steps=15),
-        "class": dict(d_model=128, n_layers=4, batch_size=64, seq_len=128, steps=2000),
+        "class": dict(d_model=128, n_layers=4, batch_size=64, seq_len=128, steps=1200),
         "full": dict(d_model=384, n_heads=6, n_layers=6, batch_size=128, seq_len=256, steps=5000,
                      dropout=0.1, lr=1e-3, eval_chars=729_000),
     }
@@ -107,22 +106,26 @@ def evaluate_windows(model: nn.Module, ids: torch.Tensor, seq_len: int, batch_si
     return total / count
 
 
-def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None) -> dict[str, Any]:
-    """Train the causal Transformer LM for ``cfg``; same metrics.json schema as ``rnn_lm``."""
-    dev = runtime.pick_device(device)
-    train_text, val_text = load_corpus(cfg.text_file)
-    vocab = text_data.CharVocab.from_text(train_text)
-    train_ids, val_ids = vocab.encode(train_text), vocab.encode(val_text)[: cfg.eval_chars]
+def prepare(cfg: Config) -> LMSetup:
+    """Data, model (seeded), task and optimisation settings for ``cfg``."""
+    vocab, train_ids, val_ids = encode_corpus(cfg.text_file, cfg.eval_chars)
     runtime.seed_everything(cfg.seed)
     model = TransformerLM(TransformerConfig(vocab_size=len(vocab), max_len=cfg.seq_len, d_model=cfg.d_model,
                                             n_heads=cfg.n_heads, n_layers=cfg.n_layers, dropout=cfg.dropout))
     task = WindowLMTask(train_ids, val_ids, cfg.batch_size, cfg.seq_len, cfg.seed)
     train_cfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=min(cfg.warmup_steps, cfg.steps),
                             grad_clip=cfg.grad_clip, weight_decay=cfg.weight_decay, seed=cfg.seed)
+    return LMSetup(vocab, train_ids, val_ids, model, task, train_cfg)
+
+
+def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
+        progress: bool = True, max_seconds: float | None = None) -> dict[str, Any]:
+    """Train the causal Transformer LM for ``cfg``; same metrics.json schema as ``rnn_lm``."""
+    dev = runtime.pick_device(device)
     t0 = time.perf_counter()
-    result = fit(model, task, train_cfg, device=dev, out_dir=out_dir, resume=resume, progress=progress,
+    s = prepare(cfg)
+    result = fit(s.model, s.task, s.train_cfg, device=dev, out_dir=out_dir, resume=resume, progress=progress,
                  run_config=cfg, profile=cfg.profile, max_seconds=max_seconds,
                  desc=f"transformer_lm[{cfg.profile}]")
-    return lm_summary("transformer_lm", cfg, dev, result, time.perf_counter() - t0, train_ids, val_ids, len(vocab),
-                      parameters=sum(p.numel() for p in model.parameters()))
+    return lm_summary("transformer_lm", cfg, dev, result, time.perf_counter() - t0, s.train_ids, s.val_ids,
+                      len(s.vocab), parameters=sum(p.numel() for p in s.model.parameters()))
