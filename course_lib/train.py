@@ -358,6 +358,10 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
             done = cfg.steps if cfg.steps > start else start
         wall = time.perf_counter() - t0
         final = evaluate(done)
+        if world > 1:                                   # every rank returns rank 0's metrics
+            shared = [final]
+            dist.broadcast_object_list(shared, src=0)
+            final = shared[0]
         write_history()
         path = save(done)
     finally:
