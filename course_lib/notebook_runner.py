@@ -66,7 +66,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
     profile = resolve_profile(profile)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lock = json.loads(LOCK_FILE.read_text()) if LOCK_FILE.exists() else {}
+    lock: dict[str, dict] = {}
     rows = []
     for path in notebook_paths(only):
         nb = nbformat.read(path, as_version=4)
@@ -100,8 +100,9 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
         rows.append(row)
         print(f"{status:4s}  {path.name:28s} {wall:7.1f} s  {json.dumps(metrics)}" + (f"\n      {error}" if error else ""),
               flush=True)
-    if inplace:
-        LOCK_FILE.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+    if inplace:   # merge with the file as it is now, so concurrent runs of other notebooks are kept
+        current = json.loads(LOCK_FILE.read_text()) if LOCK_FILE.exists() else {}
+        LOCK_FILE.write_text(json.dumps({**current, **lock}, indent=2, sort_keys=True) + "\n")
     (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = ["| notebook | profile | device | wall time (s) | key metrics | result |", "|---|---|---|---|---|---|"]
     for r in rows:
