@@ -57,7 +57,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
     """Execute the notebooks; returns True when all pass. See the module docstring."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
     from nbconvert import HTMLExporter
 
     from .profiles import resolve_profile
@@ -79,8 +79,9 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
         try:
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
-        except CellExecutionError as err:
-            status, error = "FAIL", str(err).strip().splitlines()[-1][:300]
+        except (CellExecutionError, CellTimeoutError) as err:
+            lines = str(err).strip().splitlines()
+            status, error = "FAIL", (lines[-1] if isinstance(err, CellExecutionError) else lines[0])[:300]
         finally:
             os.environ.clear()
             os.environ.update(env_before)
