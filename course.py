@@ -5,6 +5,9 @@
     python3 course.py test      # set up .venv (first time), then run every test and every notebook (smoke)
     python3 course.py setup     # only create/refresh .venv
     python3 course.py outputs   # regenerate the committed notebook outputs (class profile)
+    python3 course.py editions  # student notebooks (solutions stubbed) + teacher edition, in artifacts/editions/
+    python3 course.py bundle    # offline classroom: data caches + trained, verified checkpoints (--profile P)
+    python3 course.py browser-test  # every notebook in JupyterLab in headless Chromium: widgets render and respond
 
 Set-up creates ``.venv`` beside this file and installs the exact versions CI tested
 (``requirements/constraints.txt``) plus ``course_lib`` in editable mode. It re-runs only
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -64,9 +68,27 @@ def setup() -> Path:
     return python
 
 
+def _browser_setup(python: Path) -> None:
+    """Install the ``[browser]`` extra into .venv and Debian's chromium, each only when missing."""
+    if subprocess.call([str(python), "-c", "import playwright"], stderr=subprocess.DEVNULL) != 0:
+        print("installing the [browser] extra (playwright) into .venv")
+        _run([python, "-m", "pip", "install", "--disable-pip-version-check", "-c", CONSTRAINTS, "-e",
+              f"{ROOT}[browser]"])
+    chromium = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+    if chromium.exists():
+        return
+    if not shutil.which("apt-get"):
+        sys.exit(f"{chromium} not found and apt-get is unavailable: install Chromium and set COURSE_CHROMIUM")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print(f"{chromium} not found: installing Debian's chromium package with apt-get")
+    _run([*sudo, "apt-get", "update"])
+    _run([*sudo, "apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
-    if command not in {"setup", "lab", "test", "outputs"}:
+    if command not in {"setup", "lab", "test", "outputs", "editions", "bundle", "browser-test"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
     python = setup()
@@ -76,6 +98,13 @@ def main(argv: list[str]) -> int:
     if command == "lab":
         return subprocess.call([str(python), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT / "notebooks"),
                                 *argv[1:]], cwd=ROOT, env=env)
+    if command in {"editions", "bundle"}:
+        return subprocess.call([str(python), "-m", "course_lib", command, *argv[1:]], cwd=ROOT, env=env)
+    if command == "browser-test":   # JupyterLab + headless Chromium, smoke profile; artifacts/browser/
+        _browser_setup(python)
+        env.update({"COURSE_BROWSER_TEST": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+        return subprocess.call([str(python), "-m", "pytest", "-p", "no:cacheprovider", "tests/browser", "-v",
+                                "--durations=0", *argv[1:]], cwd=ROOT, env=env)
     if command == "outputs":
         return subprocess.call([str(python), "-m", "course_lib", "run-notebooks", "--profile", "class",
                                 "--inplace", *argv[1:]], cwd=ROOT, env=env)

@@ -76,7 +76,7 @@ def _editions(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> int:
     from .bundle import prepare_classroom
     manifest = prepare_classroom(profile=args.profile, only=args.only, verify_only=args.verify, device=args.device,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, steps=args.steps)
     return 0 if manifest["ok"] else 1
 
 
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(func=_env)
 
     d = sub.add_parser("editions", help="write student notebooks (solutions stubbed) and the teacher edition")
-    d.add_argument("--out", default="editions", help="output folder (default: editions/)")
+    d.add_argument("--out", default="artifacts/editions",
+                   help="output folder (default: artifacts/editions/, git-ignored)")
     d.set_defaults(func=_editions)
 
     b = sub.add_parser("bundle", help="prepare an offline classroom machine: data caches + chapter checkpoints")
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--only", default=None, help="comma-separated chapters (default: every available chapter)")
     b.add_argument("--verify", action="store_true", help="only check caches and checkpoints; train nothing")
     b.add_argument("--device", default=None, help="auto | cpu | cuda[:N] | mps (default: auto)")
+    b.add_argument("--steps", type=int, default=None, help="override every chapter's step budget (a rehearsal)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_bundle)
 
