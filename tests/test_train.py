@@ -11,7 +11,7 @@ from torch import nn
 
 from course_lib.train import TrainConfig, fit, shard_batch, warmup_cosine
 
-from conftest import RegressionTask
+from regression_task import RegressionTask
 
 
 def _model():
