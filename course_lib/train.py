@@ -33,7 +33,7 @@ from torch import nn
 from . import checkpoints, runtime
 
 __all__ = ["TrainConfig", "Task", "StepTools", "TrainResult", "fit", "warmup_cosine", "distributed_info",
-           "move_to", "shard_batch"]
+           "move_to", "shard_batch", "load_finished"]
 
 
 @dataclass(frozen=True)
@@ -369,3 +369,40 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     return TrainResult(history=history, final=final, steps=done, wall_s=wall,
                        items_per_s=items / wall if wall > 0 else 0.0, stopped_early=stopped_early,
                        checkpoint=path)
+
+
+def load_finished(model: nn.Module, task: Task, cfg: TrainConfig, ckpt_dir: str | Path, run_config: Any,
+                  device: torch.device | str | None = None) -> tuple[TrainResult | None, str]:
+    """A finished run from ``ckpt_dir/checkpoint.pt``, or ``(None, why not)``.
+
+    Used when a notebook can start from a trained model (the classroom bundle, or an
+    earlier run): the checkpoint must match ``run_config`` (provenance) and have
+    reached ``cfg.steps``. The weights go into ``model``, the history is the stored
+    one, and the final metrics are measured again now with ``task.evaluate``.
+    ``wall_s`` / ``items_per_s`` are those of the run that made the checkpoint.
+    """
+    path = Path(ckpt_dir) / "checkpoint.pt"
+    if not path.exists():
+        return None, f"no checkpoint in {path.parent.name}/"
+    try:
+        state = checkpoints.load_checkpoint(path)
+    except ValueError as err:
+        return None, str(err)
+    ok, reason = checkpoints.matches(state, run_config)
+    if not ok:
+        return None, reason
+    step = int(state.get("step", -1))
+    if step < cfg.steps:
+        return None, f"checkpoint stopped at step {step} of {cfg.steps}"
+    dev = runtime.pick_device(device)
+    model.load_state_dict(state["model"])
+    model.to(dev).eval()
+    with torch.no_grad(), runtime.autocast(dev):
+        final = {k: float(v) for k, v in task.evaluate(model).items()}
+    model.train()
+    history = state["history"]
+    wall = float(history["eval"][-1]["time_s"]) if history.get("eval") else 0.0
+    items = task.items(task.batch(0)) * step
+    return (TrainResult(history=history, final=final, steps=step, wall_s=wall,
+                        items_per_s=items / wall if wall > 0 else 0.0, checkpoint=path, extra={"loaded": True}),
+            f"loaded a finished checkpoint ({reason})")

@@ -140,3 +140,30 @@ def test_profiles_scale_up():
     smoke, klass, full = (for_profile(rnn_lm.Config, p) for p in ("smoke", "class", "full"))
     assert smoke.steps < klass.steps < full.steps
     assert smoke.hidden_dim <= klass.hidden_dim <= full.hidden_dim
+
+
+def _tiny(**kw):
+    return for_profile(rnn_lm.Config, "smoke", hidden_dim=32, batch_size=8, seq_len=16, steps=6, eval_chars=2000, **kw)
+
+
+def test_train_or_load_trains_then_loads_then_resumes(tmp_path):
+    from course_lib.train import fit
+    cfg = _tiny()
+    first, how = rnn_lm.train_or_load(rnn_lm.prepare(cfg), cfg, tmp_path / "a", progress=False)
+    assert how.startswith("trained (no checkpoint")
+    setup = rnn_lm.prepare(cfg)                          # a fresh, untrained model
+    again, how = rnn_lm.train_or_load(setup, cfg, tmp_path / "a", progress=False)
+    assert how.startswith("loaded") and again.extra["loaded"] and again.steps == 6
+    assert again.final["val_nats_per_char"] == pytest.approx(first.final["val_nats_per_char"], abs=1e-6)
+    assert again.history == first.history and again.items_per_s > 0
+    # other settings: the checkpoint is not used, the model trains and replaces it
+    other = _tiny(lr=1e-3)
+    _, how = rnn_lm.train_or_load(rnn_lm.prepare(other), other, tmp_path / "a", progress=False)
+    assert how.startswith("trained (config hash")
+    # an interrupted run with the same settings is resumed to exactly the straight run's result
+    s = rnn_lm.prepare(cfg)
+    fit(s.model, s.task, s.train_cfg, out_dir=tmp_path / "b", progress=False, run_config=cfg, profile=cfg.profile,
+        max_seconds=0)
+    resumed, how = rnn_lm.train_or_load(rnn_lm.prepare(cfg), cfg, tmp_path / "b", progress=False)
+    assert how.startswith("trained (checkpoint stopped at step 1 of 6)")
+    assert resumed.final["val_nats_per_char"] == pytest.approx(first.final["val_nats_per_char"], abs=1e-6)

@@ -24,10 +24,10 @@ from ..data import text as text_data
 from ..models.ngram import bits, ngram_baselines
 from ..models.rnn import CharRNN, CharRNNConfig, detach_state
 from ..objectives.lm import lm_loss
-from ..train import Task, TrainConfig, fit
+from ..train import Task, TrainConfig, fit, load_finished
 
 __all__ = ["Config", "CharLMTask", "load_corpus", "stream_layout", "evaluate_nll", "LMSetup", "encode_corpus", "prepare",
-           "lm_summary", "run"]
+           "train_or_load", "lm_summary", "run"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Config:
     dropout: float = 0.0
     batch_size: int = 64
     seq_len: int = 128
-    steps: int = 1200
+    steps: int = 900
     lr: float = 3e-3
     warmup_steps: int = 50
     grad_clip: float = 1.0
@@ -52,7 +52,7 @@ class Config:
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(hidden_dim=128, layers=1, batch_size=32, seq_len=64, steps=150, eval_chars=20_000),
-        "class": dict(hidden_dim=256, layers=2, batch_size=64, seq_len=128, steps=1200),
+        "class": dict(hidden_dim=256, layers=2, batch_size=64, seq_len=128, steps=900, lr=5e-3, warmup_steps=30),
         "full": dict(hidden_dim=512, layers=3, batch_size=128, seq_len=256, steps=5000, dropout=0.1,
                      eval_chars=729_000),
     }
@@ -174,6 +174,27 @@ def prepare(cfg: Config) -> LMSetup:
     train_cfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=min(cfg.warmup_steps, cfg.steps),
                             grad_clip=cfg.grad_clip, seed=cfg.seed)
     return LMSetup(vocab, train_ids, val_ids, model, task, train_cfg)
+
+
+def train_or_load(setup: LMSetup, cfg: Any, ckpt_dir: str | Path | None, device: str | torch.device | None = None,
+                  progress: bool = True, desc: str = "") -> tuple[Any, str]:
+    """``(TrainResult, message)``: a finished checkpoint for ``cfg`` in ``ckpt_dir`` if there is one, else train.
+
+    Training writes its checkpoint to ``ckpt_dir`` (resuming an interrupted run with the
+    same settings), so the classroom bundle and a second run of a notebook both start
+    from the trained model. A checkpoint made with other settings is replaced.
+    """
+    if ckpt_dir is not None:
+        result, reason = load_finished(setup.model, setup.task, setup.train_cfg, ckpt_dir, cfg, device)
+        if result is not None:
+            return result, reason
+        path = Path(ckpt_dir) / "checkpoint.pt"
+        resume = path.exists() and reason.startswith("checkpoint stopped")
+    else:
+        reason, resume = "no checkpoint folder given", False
+    result = fit(setup.model, setup.task, setup.train_cfg, device=device, out_dir=ckpt_dir, resume=resume,
+                 progress=progress, run_config=cfg, profile=cfg.profile, desc=desc)
+    return result, f"trained ({reason})"
 
 
 def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,

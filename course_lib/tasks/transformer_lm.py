@@ -39,7 +39,7 @@ class Config:
     dropout: float = 0.0
     batch_size: int = 64
     seq_len: int = 128
-    steps: int = 1200
+    steps: int = 900
     lr: float = 2e-3
     warmup_steps: int = 100
     grad_clip: float = 1.0
@@ -51,7 +51,7 @@ class Config:
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": dict(d_model=64, n_layers=2, batch_size=32, seq_len=64, steps=150, eval_chars=20_000,
                       warmup_steps=15),
-        "class": dict(d_model=128, n_layers=4, batch_size=64, seq_len=128, steps=1200),
+        "class": dict(d_model=128, n_layers=4, batch_size=64, seq_len=128, steps=900),
         "full": dict(d_model=384, n_heads=6, n_layers=6, batch_size=128, seq_len=256, steps=5000,
                      dropout=0.1, lr=1e-3, eval_chars=729_000),
     }
