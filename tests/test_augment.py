@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from course_lib.augment import (AUGMENTATIONS, AugmentConfig, add_noise, augment, crop_matrices,
                                 elastic_offsets, random_erase, rotation_matrices, two_views, warp)

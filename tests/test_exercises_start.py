@@ -1,6 +1,5 @@
 """The warm-up checker recognises the right answer and explains each wrong one."""
 
-import torch
 
 from course_lib.exercises.solutions.start import standardize
 from course_lib.exercises.start import check_standardize

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.models.classifier import DigitClassifier, predict_in_batches
-from course_lib.models.gan import (GAN, DCDiscriminator, DCGenerator, GANConfig, MLPDiscriminator, MLPGenerator,
+from course_lib.models.gan import (DCDiscriminator, DCGenerator, GANConfig, MLPDiscriminator, MLPGenerator,
                                    build_gan, layer_shapes, sample_latent)
 from course_lib.objectives.gan import discriminator_loss, generator_logit_grad, generator_loss, value_function
 

@@ -12,7 +12,7 @@ from course_lib.profiles import for_profile
 from course_lib.tasks import chapter_module
 from course_lib.tasks.gan import (Config, GANTask, Judge, load_data, nearest_neighbours, run, train_classifier,
                                   train_gan)
-from course_lib.train import StepTools, TrainConfig, fit
+from course_lib.train import StepTools
 
 
 @pytest.fixture(scope="module")
