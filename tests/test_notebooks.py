@@ -11,7 +11,8 @@ import pytest
 from course_lib.notebook_runner import LOCK_FILE, NOTEBOOK_DIR, code_hash, notebook_paths
 
 NOTEBOOKS = notebook_paths()
-ABSOLUTE_PATH = re.compile(r"(/work/|/home/\w|/Users/\w|/root/|/tmp/|[A-Z]:\\\\)")
+# a drive letter must start a word: "C:\Users" is a path, "SYRACUSE:\n" in a printed repr is not
+ABSOLUTE_PATH = re.compile(r"(/work/|/home/\w|/Users/\w|/root/|/tmp/|(?<!\w)[A-Z]:\\\\)")
 
 
 def _read(path):
@@ -28,6 +29,13 @@ def test_course_order():
 def test_first_code_cell_reports_environment(path):
     first = next(c for c in _read(path).cells if c.cell_type == "code")
     assert "print_environment(" in first.source and "resolve_profile(" in first.source
+
+
+def test_absolute_path_pattern():
+    assert ABSOLUTE_PATH.search(json.dumps("saved to C:\\Users\\me\\run"))
+    assert ABSOLUTE_PATH.search(json.dumps("see /home/ada/course")) and ABSOLUTE_PATH.search("/tmp/x")
+    assert not ABSOLUTE_PATH.search(json.dumps("'ANTIPHOLUS OF SYRACUSE:\\nThe duke'"))
+    assert not ABSOLUTE_PATH.search(json.dumps("runs/rnn_lm-class/checkpoint.pt"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
