@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["plot_history", "image_grid", "show_images", "heatmap", "explore"]
+__all__ = ["plot_history", "image_grid", "show_images", "heatmap", "explore", "Explorer"]
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -132,7 +132,7 @@ def explore(draw: Callable[..., None], **controls: Any) -> Any:
     values is always drawn first, so the notebook shows something in HTML, on
     GitHub and under nbval; in JupyterLab the widget below it updates live.
     ``controls`` are ipywidgets (or anything ``ipywidgets.interactive`` accepts).
-    Returns the widget, or ``None`` if ipywidgets is unavailable.
+    Returns an :class:`Explorer` wrapping the widget, or ``None`` if ipywidgets is unavailable.
     """
     initial = {k: getattr(w, "value", w) for k, w in controls.items()}
     draw(**initial)
@@ -145,4 +145,18 @@ def explore(draw: Callable[..., None], **controls: Any) -> Any:
         return None
     widget = ipywidgets.interactive(draw, **controls)
     display(widget)
-    return widget
+    return Explorer(widget)
+
+
+class Explorer:
+    """The explorer :func:`explore` displayed: its attributes are the widget's (``.children``,
+    ``.kwargs``, ...), and as a cell's last value it is not displayed a second time."""
+
+    def __init__(self, widget: Any):
+        self.widget = widget
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.widget, name)
+
+    def _ipython_display_(self) -> None:       # already on screen: show nothing more
+        return None

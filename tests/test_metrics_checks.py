@@ -122,3 +122,5 @@ def test_plots_and_grids():
     seen = []
     widget = viz.explore(lambda scale: seen.append(scale), scale=__import__("ipywidgets").FloatSlider(value=1.5))
     assert seen[0] == 1.5 and widget is not None
+    assert widget.kwargs == {"scale": 1.5} and widget.children        # the ipywidgets.interactive underneath
+    assert widget._ipython_display_() is None                          # a cell's last value: not shown twice

@@ -8,7 +8,8 @@ clear the committed outputs, Run All, wait for the last cell, then
   (not "Error displaying widget", not left as the plain-text ``interactive(...)`` fallback
   that shows when the JupyterLab extension and ipywidgets do not match);
 * in every cell with a slider, moving the first slider by one step (arrow key on the
-  focused handle) changes the output below it (the figure's image or its text).
+  focused handle) changes the output below it (the figure's image or its text); in a cell
+  with a text box and no slider, typing a new value and pressing Enter does.
 
 Screenshots of every widget cell before and after the interaction, one of the page,
 and the browser's console log go to ``artifacts/browser/``. Run it with
@@ -147,6 +148,27 @@ def _move_slider(page, cell, index: int, name: str) -> dict:
     return {"cell": index, "slider": f"{before_value} -> {after_value}", "output_changed": True}
 
 
+def _edit_text(page, cell, index: int, name: str) -> dict:
+    """Type a new value into the cell's first text box and press Enter; wait for the output to change."""
+    box = cell.locator(".widget-text input").first
+    before_value, before = box.input_value(), cell.evaluate(_SIGNATURE_JS)
+    assert before, f"{name} cell {index}: the explorer shows no output to compare"
+    new_value = "to be or not to [MASK]" if "[MASK]" in before_value else before_value + " the"
+    box.scroll_into_view_if_needed()
+    box.fill(new_value)
+    box.press("Enter")              # continuous_update=False boxes send their value on Enter
+    t0 = time.time()
+    after = before
+    while time.time() - t0 < INTERACTION_TIMEOUT_S:
+        page.wait_for_timeout(1000)
+        after = cell.evaluate(_SIGNATURE_JS)
+        if after and after != before:
+            break
+    assert after != before, (f"{name} cell {index}: typing {new_value!r} did not change the output "
+                             f"within {INTERACTION_TIMEOUT_S} s")
+    return {"cell": index, "text": f"{before_value!r} -> {new_value!r}", "output_changed": True}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_widgets_render_and_respond(path: Path, lab, browser):
     name, stem = path.name, path.stem
@@ -174,6 +196,10 @@ def test_widgets_render_and_respond(path: Path, lab, browser):
             if cell.locator(".widget-slider .noUi-handle").count():
                 cell.screenshot(path=str(out / f"{stem}_cell{i:02d}_before.png"))
                 report["interactions"].append(_move_slider(page, cell, i, name))
+                cell.screenshot(path=str(out / f"{stem}_cell{i:02d}_after.png"))
+            elif cell.locator(".widget-text input").count():
+                cell.screenshot(path=str(out / f"{stem}_cell{i:02d}_before.png"))
+                report["interactions"].append(_edit_text(page, cell, i, name))
                 cell.screenshot(path=str(out / f"{stem}_cell{i:02d}_after.png"))
             else:
                 cell.screenshot(path=str(out / f"{stem}_cell{i:02d}.png"))
