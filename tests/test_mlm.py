@@ -10,13 +10,7 @@ from course_lib.objectives.mlm import IGNORE_INDEX, mask_tokens, masked_lm_loss,
 V = 200
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest (and steadiest on a shared 2-core box) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")   # every test here: tiny models, one thread
 
 
 def _ids(B=300, T=100, seed=0):

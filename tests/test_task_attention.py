@@ -9,15 +9,6 @@ from course_lib.profiles import for_profile
 from course_lib.tasks import attention as chapter
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest (and steadiest on a shared 2-core box) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_targets_and_config():
     x = torch.tensor([[3, 1, 2], [0, 5, 4]])
     assert chapter.make_targets(x, "reverse").tolist() == [[2, 1, 3], [4, 5, 0]]

@@ -13,15 +13,6 @@ TINY = dict(n_layers=1, d_model=64, batch_size=32, steps=150, eval_sequences=128
             ft_repeats=1)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest (and steadiest on a shared 2-core box) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data():
     return chapter.prepare_data(for_profile(chapter.Config, "smoke"))

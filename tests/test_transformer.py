@@ -6,15 +6,6 @@ import torch.nn.functional as F
 
 from course_lib.models.transformer import TransformerBlock, TransformerConfig, TransformerEncoder, TransformerLM
 
-@pytest.fixture
-def one_thread():
-    """A tiny model trains fastest (and steadiest on a shared 2-core box) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 CFG = TransformerConfig(vocab_size=20, max_len=12, d_model=32, n_heads=4, n_layers=2)
 
 

@@ -120,6 +120,18 @@ def _check_widget_cell(cell, index: int, outputs: list[dict], name: str) -> int:
     return n
 
 
+def _wait_for_change(page, cell, before: str) -> str:
+    """The cell's output signature once it differs from ``before`` (or the last one seen at the timeout)."""
+    t0 = time.time()
+    after = before
+    while time.time() - t0 < INTERACTION_TIMEOUT_S:
+        page.wait_for_timeout(1000)
+        after = cell.evaluate(_SIGNATURE_JS)
+        if after and after != before:
+            break
+    return after
+
+
 def _move_slider(page, cell, index: int, name: str) -> dict:
     """Move the cell's first slider one step; wait for the output under it to change."""
     slider = cell.locator(".widget-slider").first
@@ -134,13 +146,7 @@ def _move_slider(page, cell, index: int, name: str) -> dict:
     if readout.inner_text() == before_value:       # at the top of its range: go the other way
         page.keyboard.press("ArrowLeft")
         page.keyboard.press("ArrowLeft")
-    t0 = time.time()
-    after = before
-    while time.time() - t0 < INTERACTION_TIMEOUT_S:
-        page.wait_for_timeout(1000)
-        after = cell.evaluate(_SIGNATURE_JS)
-        if after and after != before:
-            break
+    after = _wait_for_change(page, cell, before)
     after_value = readout.inner_text()
     assert after_value != before_value, f"{name} cell {index}: the slider did not move ({before_value})"
     assert after != before, (f"{name} cell {index}: moving the slider {before_value} -> {after_value} "
@@ -157,13 +163,7 @@ def _edit_text(page, cell, index: int, name: str) -> dict:
     box.scroll_into_view_if_needed()
     box.fill(new_value)
     box.press("Enter")              # continuous_update=False boxes send their value on Enter
-    t0 = time.time()
-    after = before
-    while time.time() - t0 < INTERACTION_TIMEOUT_S:
-        page.wait_for_timeout(1000)
-        after = cell.evaluate(_SIGNATURE_JS)
-        if after and after != before:
-            break
+    after = _wait_for_change(page, cell, before)
     assert after != before, (f"{name} cell {index}: typing {new_value!r} did not change the output "
                              f"within {INTERACTION_TIMEOUT_S} s")
     return {"cell": index, "text": f"{before_value!r} -> {new_value!r}", "output_changed": True}
