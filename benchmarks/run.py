@@ -84,7 +84,9 @@ def run_chapter(chapter: str, profile: str, device: str | None, nproc: int = 1) 
         return {"chapter": chapter, "nproc": nproc, "status": "FAIL", "error": proc.stderr.strip()[-800:]}
     metrics = json.loads((out / "metrics.json").read_text())
     history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else {}
+    from course_lib.checkpoints import git_commit
     return {"chapter": chapter, "nproc": nproc, "status": "pass", "command_wall_s": round(time.perf_counter() - t0, 1),
+            "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
             "time_to_target_s": time_to_target(chapter, metrics, history),
             "target": TARGETS.get(chapter), **{k: v for k, v in metrics.items() if k not in ("config",)}}
 
@@ -99,12 +101,12 @@ def write_table() -> Path:
             continue
         env = data["environment"]
         lines += [f"## {path.stem}", "",
-                  f"{env['machine']}, torch {env['torch']}, commit {env['git_commit']}, {env['date']}", "",
-                  "| chapter | procs | steps | train s | throughput | peak RSS MiB | quality | baselines | target | time to target s |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  f"{env['machine']}, torch {env['torch']}, last run at commit {env['git_commit']}, {env['date']}", "",
+                  "| chapter | procs | steps | train s | throughput | peak RSS MiB | quality | baselines | target | time to target s | commit |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in data["rows"]:
             if r["status"] != "pass":
-                lines.append(f"| {r['chapter']} | {r['nproc']} | FAIL | | | | {r.get('error', '')[:80]} | | | |")
+                lines.append(f"| {r['chapter']} | {r['nproc']} | FAIL | | | | {r.get('error', '')[:80]} | | | | |")
                 continue
             q = ", ".join(f"{k}={v}" for k, v in r.get("metrics", {}).items() if not isinstance(v, dict))
             b = ", ".join(f"{k}={v}" for k, v in r.get("baselines", {}).items() if not isinstance(v, dict))
@@ -112,7 +114,8 @@ def write_table() -> Path:
             target = r.get("target")
             lines.append(f"| {r['chapter']} | {r['nproc']} | {r.get('steps')} | {r.get('train_wall_s')} | "
                          f"{t.get('value')} {t.get('unit', '')} | {r.get('peak_memory_mb', {}).get('rss')} | {q} | {b} | "
-                         f"{' '.join(map(str, target)) if target else '-'} | {r.get('time_to_target_s')} |")
+                         f"{' '.join(map(str, target)) if target else '-'} | {r.get('time_to_target_s')} | "
+                         f"{r.get('git_commit', env['git_commit'])} |")
         lines.append("")
     out = ROOT / "benchmarks" / "RESULTS.md"
     out.write_text("\n".join(lines))
