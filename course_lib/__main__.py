@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,9 @@ def _train(args: argparse.Namespace) -> int:
     from .tasks import chapter_module
 
     module = chapter_module(args.chapter)
+    if args.compile is not None:
+        from .runtime import compile_backend
+        os.environ["COURSE_COMPILE"] = compile_backend(args.compile) or "0"   # checked now, used by fit()
     overrides = {"steps": args.steps, "seed": args.seed}
     if args.text is not None:
         if "text_file" not in module.Config.__dataclass_fields__:
@@ -95,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--text", default=None, help="text chapters: train on this UTF-8 file (split 90/10)")
     t.add_argument("--seconds", type=float, default=None, help="stop training after this many seconds")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
+                   help="train through torch.compile (default backend inductor; same as $COURSE_COMPILE)")
     t.set_defaults(func=_train)
 
     r = sub.add_parser("run-notebooks", help="execute notebooks headless; write executed copies, HTML, summary")

@@ -22,6 +22,7 @@ __all__ = [
     "pick_device",
     "autocast",
     "configure_device",
+    "compile_backend",
     "seed_everything",
     "environment_report",
     "print_environment",
@@ -77,6 +78,24 @@ def configure_device(device: torch.device | str) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.set_float32_matmul_precision("high")
+
+
+def compile_backend(choice: str | None = None) -> str | None:
+    """The ``torch.compile`` backend to train with: ``choice``, else ``$COURSE_COMPILE``; None = eager.
+
+    ``"0"``, ``"off"`` or empty mean eager (the default); ``"1"``, ``"on"`` mean ``"inductor"``;
+    any other value must name a backend from ``torch.compiler.list_backends()``.
+    """
+    value = (choice if choice is not None else os.environ.get("COURSE_COMPILE", "")).strip().lower()
+    if value in ("", "0", "off", "false", "no"):
+        return None
+    if value in ("1", "on", "true", "yes"):
+        return "inductor"
+    known = torch.compiler.list_backends(exclude_tags=())
+    if value not in known:
+        raise ValueError(f"unknown torch.compile backend {value!r} (from COURSE_COMPILE or --compile); "
+                         f"expected 0/1 or one of: {', '.join(sorted(known))}")
+    return value
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

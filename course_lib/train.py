@@ -3,8 +3,8 @@
 A chapter supplies a :class:`Task`: how to make the batch for a step, the loss
 (or, for a GAN, a whole step that owns its optimizers), and an evaluation. The
 loop owns everything else: device moves, bf16 autocast on CUDA, gradient
-clipping, the warmup + cosine learning-rate schedule, a ``tqdm.auto`` progress
-bar with the live loss, the metrics history (JSON), a clear error on a NaN loss,
+clipping, the warmup + cosine learning-rate schedule, optional ``torch.compile``
+(``$COURSE_COMPILE``), a ``tqdm.auto`` progress bar with the live loss, the metrics history (JSON), a clear error on a NaN loss,
 periodic and final checkpoints, exact resume, and DDP under ``torchrun`` (gloo
 on CPU, nccl on CUDA; logging and checkpoints on rank 0 only).
 
@@ -213,12 +213,15 @@ def _reduce_mean(value: torch.Tensor, world: int) -> torch.Tensor:
 def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device | str | None = None,
         out_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
         run_config: Any = None, profile: str | None = None, max_seconds: float | None = None,
-        desc: str = "train", on_eval: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+        desc: str = "train", on_eval: Callable[[int, dict[str, float]], None] | None = None,
+        on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train ``model`` on ``task`` for ``cfg.steps`` steps; see the module docstring.
 
     ``out_dir`` receives ``history.json`` and ``checkpoint.pt`` (rank 0 only).
     ``resume=True`` continues from ``out_dir/checkpoint.pt`` if it exists and was made
     by the same ``run_config`` (default: ``cfg``). ``max_seconds`` stops early at a wall-time cap.
+    ``on_eval(step, metrics)`` runs after each evaluation, ``on_step(step)`` after each optimizer
+    step (e.g. ``torch.profiler.profile.step``).
     """
     rank, world, local_rank = distributed_info()
     if world > 1 and not dist.is_initialized():
@@ -266,6 +269,9 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     if world > 1:
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
+    backend = runtime.compile_backend()                 # $COURSE_COMPILE / --compile; eager by default
+    if backend is not None:
+        train_model = torch.compile(train_model, backend=backend)   # checkpoints still save `model`
     tools = StepTools(device, cfg.grad_clip)
 
     def save(step: int) -> Path | None:
@@ -342,6 +348,8 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                       **{k: float(v) for k, v in scalars.items() if k != "loss"}}
             history["train"].append(record)
             bar.update(1)
+            if on_step is not None:
+                on_step(step + 1)
             if show and (step % 10 == 0 or step + 1 == cfg.steps):
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
             done = step + 1

@@ -164,3 +164,49 @@ def test_shard_batch_splits_evenly_and_rejects_uneven():
     assert shard_batch({"x": x}, 1, 2)["x"].flatten().tolist() == [4, 5, 6, 7]
     with pytest.raises(ValueError, match="does not split evenly"):
         shard_batch(torch.arange(5), 0, 2)
+
+
+def test_on_step_hook_sees_every_step():
+    seen = []
+    fit(_model(), RegressionTask(), TrainConfig(steps=7, lr=1e-2), progress=False, on_step=seen.append)
+    assert seen == list(range(1, 8))
+
+
+def test_compiled_training_matches_eager(tmp_path, monkeypatch, one_thread):
+    """$COURSE_COMPILE routes the step through torch.compile (aot_eager: traced, no C++ compiler
+    needed) with the same numbers as eager, and the checkpoint keeps the plain module's keys."""
+    from course_lib.models.transformer import TransformerConfig, TransformerLM
+    from course_lib.tasks.transformer_lm import WindowLMTask
+
+    ids = torch.randint(0, 20, (2_000,), generator=torch.Generator().manual_seed(0))
+    task = WindowLMTask(ids, ids[:300], batch_size=4, seq_len=16)
+
+    def run(out):
+        torch.manual_seed(0)
+        model = TransformerLM(TransformerConfig(vocab_size=20, max_len=16, d_model=16, n_heads=2, n_layers=1))
+        return fit(model, task, TrainConfig(steps=4, lr=1e-2), progress=False, out_dir=out)
+
+    eager = run(tmp_path / "eager")
+    monkeypatch.setenv("COURSE_COMPILE", "aot_eager")
+    compiled = run(tmp_path / "compiled")
+    losses = lambda r: [x["loss"] for x in r.history["train"]]  # noqa: E731
+    assert losses(compiled) == pytest.approx(losses(eager), rel=1e-5, abs=1e-6)
+    from course_lib.checkpoints import load_checkpoint
+    keys = set(load_checkpoint(tmp_path / "compiled" / "checkpoint.pt")["model"])
+    assert keys == set(load_checkpoint(tmp_path / "eager" / "checkpoint.pt")["model"])
+
+
+@pytest.mark.parametrize("value, expected", [("", None), ("0", None), ("off", None), ("1", "inductor"),
+                                             ("on", "inductor"), ("aot_eager", "aot_eager")])
+def test_compile_backend_choice(value, expected, monkeypatch):
+    from course_lib.runtime import compile_backend
+    monkeypatch.setenv("COURSE_COMPILE", value)
+    assert compile_backend() == expected
+
+
+def test_unknown_compile_backend_names_the_valid_ones(monkeypatch):
+    from course_lib.runtime import compile_backend
+    monkeypatch.setenv("COURSE_COMPILE", "turbo")
+    with pytest.raises(ValueError, match="unknown torch.compile backend 'turbo'.*inductor"):
+        fit(_model(), RegressionTask(), TrainConfig(steps=1), progress=False)
+    assert compile_backend("eager") == "eager"

@@ -32,6 +32,7 @@ from torch import nn
 
 from .. import checkpoints, metrics, runtime
 from ..data import text as text_data
+from ..flops import model_flops_per_token
 from ..models.mlm import MaskedLM, SequenceClassifier, pool_hidden
 from ..models.transformer import TransformerConfig
 from ..objectives.mlm import IGNORE_INDEX, mask_tokens, masked_lm_loss
@@ -586,6 +587,7 @@ def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = Non
         "wall_s": round(time.perf_counter() - t0, 2),
         "train_wall_s": round(result.wall_s, 2),
         "throughput": {"value": round(result.items_per_s, 1), "unit": "tokens/s"},
+        "model_flops_per_token": round(model_flops_per_token(model, cfg.seq_len, head_fraction=cfg.select_prob)),
         "metrics": {**{k: r4(v) for k, v in result.final.items()},
                     "finetune_accuracy": {m: {str(b): r4(a) for b, a in zip(cmp["budgets"], accs)}
                                           for m, accs in cmp["accuracy"].items()}},

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .. import runtime
+from ..flops import model_flops_per_token
 from ..models.ngram import bits
 from ..models.transformer import TransformerConfig, TransformerLM
 from ..objectives.lm import lm_loss
@@ -128,4 +129,5 @@ def run(cfg: Config, device: str | None = None, out_dir: str | Path | None = Non
                  run_config=cfg, profile=cfg.profile, max_seconds=max_seconds,
                  desc=f"transformer_lm[{cfg.profile}]")
     return lm_summary("transformer_lm", cfg, dev, result, time.perf_counter() - t0, s.train_ids, s.val_ids,
-                      len(s.vocab), parameters=sum(p.numel() for p in s.model.parameters()))
+                      len(s.vocab), parameters=sum(p.numel() for p in s.model.parameters()),
+                      model_flops_per_token=round(model_flops_per_token(s.model, cfg.seq_len)))
