@@ -64,3 +64,23 @@ def test_bad_input_raises():
 def test_projection_head_shape():
     head = ProjectionHead(12, 20, 7)
     assert head(torch.rand(3, 12)).shape == (3, 7)
+
+
+def test_channels_last_layout_gives_the_same_numbers():
+    """The encoder stores its conv weights NHWC (faster on CPU and GPU); the layout must not change results."""
+    import copy
+    torch.manual_seed(0)
+    enc = ConvEncoder(EncoderConfig(width=8)).eval()
+    w = enc.stages[1].conv1.weight                                  # (16, 8, 3, 3): the layouts differ
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    x = torch.randn(6, 1, 28, 28)
+    ref = copy.deepcopy(enc).to(memory_format=torch.contiguous_format)
+    assert ref.stages[1].conv1.weight.is_contiguous()
+    with torch.no_grad():
+        expected = ref.stages(ref.stem(x)).mean(dim=(2, 3))          # plain NCHW path
+        torch.testing.assert_close(enc(x), expected, rtol=1e-4, atol=1e-5)
+    state = enc.state_dict()                                        # checkpoints load into a fresh encoder
+    fresh = ConvEncoder(EncoderConfig(width=8)).eval()
+    fresh.load_state_dict(state)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), enc(x), rtol=0, atol=0)
