@@ -129,6 +129,13 @@ def write_table() -> Path:
             lines.append(f"| {r['chapter']} | {r['tag']} | {r['git_commit']} | {r['ms_per_step']} | "
                          f"{r['ms_per_step_profiled']} | {r['inside_torch_ms_per_step']} | "
                          f"{r['outside_torch_share']:.1%} | {ops} |")
+        by_tag = {(r["chapter"], r["tag"]): r for r in data["rows"]}
+        for (chapter, tag), before in by_tag.items():
+            after = by_tag.get((chapter, "after"))
+            if tag == "before" and after is not None:
+                change = after["ms_per_step"] / before["ms_per_step"] - 1
+                lines.append(f"\n* {chapter}: {before['ms_per_step']} ms/step before, {after['ms_per_step']} after "
+                             f"({change:+.0%}; commits {before['git_commit']} -> {after['git_commit']})")
         lines.append("")
     out = ROOT / "benchmarks" / "PROFILE.md"
     out.write_text("\n".join(lines))
