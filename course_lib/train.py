@@ -32,7 +32,7 @@ from torch import nn
 from . import checkpoints, runtime
 
 __all__ = ["TrainConfig", "Task", "StepTools", "TrainResult", "fit", "warmup_cosine", "distributed_info",
-           "move_to", "shard_batch", "load_finished"]
+           "move_to", "shard_batch", "gather_batch", "load_finished"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,19 @@ def shard_batch(batch: Any, rank: int, world: int) -> Any:
     if isinstance(batch, (tuple, list)):
         return type(batch)(shard_batch(v, rank, world) for v in batch)
     return batch
+
+
+def gather_batch(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``x`` concatenated along dim 0 in rank order (the global batch); ``x`` itself outside DDP.
+
+    Differentiable: the backward pass sums each rank's gradient back onto its own rows, so a loss
+    over the global batch (e.g. NT-Xent with every rank's negatives) trains exactly like one process
+    once DDP averages the parameter gradients.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    from torch.distributed.nn.functional import all_gather
+    return torch.cat(all_gather(x.contiguous()), dim=0)
 
 
 class StepTools:
@@ -267,6 +280,8 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
 
     train_model: nn.Module = model
     if world > 1:
+        if device.type == "cuda":                       # BatchNorm statistics over the global batch, as in one
+            nn.SyncBatchNorm.convert_sync_batchnorm(model)  # process (replaces BN children in place; CUDA only)
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     backend = runtime.compile_backend()                 # $COURSE_COMPILE / --compile; eager by default

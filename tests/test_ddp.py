@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
+CONTRASTIVE_WORKER = Path(__file__).with_name("ddp_contrastive_worker.py")
+TORCHRUN_2 = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
-def _run(args, out, tmp_path):
+def _run(args, out, tmp_path, worker=WORKER, extra=()):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parents[1])}
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
-    proc = subprocess.run([sys.executable, *args, str(WORKER), str(out)], env=env, cwd=tmp_path,
+    proc = subprocess.run([sys.executable, *args, str(worker), str(out), *extra], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return json.loads(out.read_text())
@@ -26,11 +28,24 @@ def _run(args, out, tmp_path):
 @pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     single = _run([], tmp_path / "one.json", tmp_path)
-    double = _run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
-                  tmp_path / "two.json", tmp_path)
+    double = _run(TORCHRUN_2, tmp_path / "two.json", tmp_path)
     assert len(single["loss"]) == len(double["loss"]) == 25
     for a, b in zip(single["loss"], double["loss"]):
         assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (single["loss"], double["loss"])
     for a, b in zip(single["grad_norm"], double["grad_norm"]):
         assert abs(a - b) <= 1e-3 * max(1.0, abs(a))
     assert single["loss"][-1] < single["loss"][0] - 0.3      # it did learn something
+
+
+@pytest.mark.slow
+def test_contrastive_negatives_span_every_process(tmp_path):
+    """SimCLR under DDP: NT-Xent over the gathered global batch equals one process; using each rank's
+    shard alone (half the negatives) does not, so the check can fail."""
+    single = _run([], tmp_path / "one.json", tmp_path, CONTRASTIVE_WORKER)["loss"]
+    double = _run(TORCHRUN_2, tmp_path / "two.json", tmp_path, CONTRASTIVE_WORKER)["loss"]
+    local = _run(TORCHRUN_2, tmp_path / "local.json", tmp_path, CONTRASTIVE_WORKER, ["local"])["loss"]
+    assert len(single) == len(double) == len(local) == 12
+    for a, b in zip(single, double):
+        assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), (single, double)
+    assert abs(local[0] - single[0]) > 0.3, (single[0], local[0])   # fewer negatives: a different objective
+    assert single[-1] < single[0] - 0.05                           # it trained

@@ -30,7 +30,7 @@ from ..augment import AugmentConfig, augment, two_views
 from ..data.images import load_mnist5k, stratified_split
 from ..models.encoders import Classifier, EncoderConfig, SimCLRNet
 from ..objectives.infonce import nt_xent, pair_similarities
-from ..train import Task, TrainConfig, TrainResult, fit
+from ..train import Task, TrainConfig, TrainResult, fit, gather_batch
 
 __all__ = ["Config", "DigitSplit", "load_split", "budget_indices", "budget_name", "ContrastiveTask",
            "SupervisedTask", "extract_features", "pixel_features", "probe_scores", "alignment_uniformity",
@@ -144,7 +144,7 @@ class ContrastiveTask(Task):
         b = batch.shape[0]
         views = augment(torch.cat([batch, batch]), self.augment_cfg)          # (2B, 1, H, W), global RNG
         z = model(views)                                                      # (2B, P), one pass: shared BN stats
-        z1, z2 = z[:b], z[b:]
+        z1, z2 = gather_batch(z[:b]), gather_batch(z[b:])                     # under DDP: every rank's negatives
         pos, neg = pair_similarities(z1, z2)
         return self.loss_fn(z1, z2, self.temperature), {"pos_sim": pos, "neg_sim": neg}
 
