@@ -113,10 +113,28 @@ def gather_batch(x: torch.Tensor) -> torch.Tensor:
 
 
 class StepTools:
-    """What a manual ``train_step`` (the GAN) gets from the loop: autocast and clipping."""
+    """What a manual ``train_step`` (the GAN) gets from the loop: autocast, gradient sync and clipping."""
 
-    def __init__(self, device: torch.device, grad_clip: float | None):
-        self.device, self.grad_clip = device, grad_clip
+    def __init__(self, device: torch.device, grad_clip: float | None, world: int = 1):
+        self.device, self.grad_clip, self.world = device, grad_clip, world
+
+    def sync_gradients(self, parameters) -> None:
+        """Average the gradients over DDP processes (what DDP's hooks do for a ``loss`` task); no-op alone.
+
+        Call it after each ``backward`` and before clipping and ``opt.step()``.
+        """
+        if self.world == 1:
+            return
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])             # one all-reduce for all tensors
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset: offset + g.numel()].view_as(g))
+            offset += g.numel()
 
     def autocast(self) -> ContextManager:
         return runtime.autocast(self.device)
@@ -134,7 +152,8 @@ class Task:
     """What a chapter plugs into :func:`fit`. Override ``batch``, ``loss`` and ``evaluate``.
 
     A task with ``manual_step = True`` overrides ``train_step`` instead of ``loss``
-    and drives its own optimizers (the GAN's D/G alternation).
+    and drives its own optimizers (the GAN's D/G alternation); under DDP it calls
+    ``tools.sync_gradients`` after each backward.
     """
 
     manual_step: bool = False
@@ -249,8 +268,6 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / "checkpoint.pt" if out is not None else None
     is_main = rank == 0
-    if task.manual_step and world > 1:
-        raise NotImplementedError(f"{type(task).__name__} drives its own optimizers and does not support DDP yet")
 
     model.to(device)
     optimizers = task.optimizers(model, cfg, device)
@@ -282,12 +299,16 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     if world > 1:
         if device.type == "cuda":                       # BatchNorm statistics over the global batch, as in one
             nn.SyncBatchNorm.convert_sync_batchnorm(model)  # process (replaces BN children in place; CUDA only)
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+        if task.manual_step:                            # the task syncs its gradients (StepTools.sync_gradients);
+            for tensor in model.state_dict().values():  # start every process from rank 0's weights, as DDP does
+                dist.broadcast(tensor, src=0)
+        else:
+            train_model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
     backend = runtime.compile_backend()                 # $COURSE_COMPILE / --compile; eager by default
     if backend is not None:
         train_model = torch.compile(train_model, backend=backend)   # checkpoints still save `model`
-    tools = StepTools(device, cfg.grad_clip)
+    tools = StepTools(device, cfg.grad_clip, world)
 
     def save(step: int) -> Path | None:
         ranks = [{"task": task.state_dict(), "rng": _rng_state()}]
@@ -358,9 +379,13 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
             lr = optimizers[next(iter(optimizers))].param_groups[0]["lr"]
             for sch in schedulers.values():
                 sch.step()
-            mean_loss = float(_reduce_mean(loss_value.to(device), world))
-            record = {"step": step + 1, "loss": mean_loss, "lr": lr,
-                      **{k: float(v) for k, v in scalars.items() if k != "loss"}}
+            names = [k for k in scalars if k != "loss"]     # logged values: means over every process
+            values = torch.tensor([float(loss_value)] + [float(scalars[k]) for k in names], dtype=torch.float64)
+            if world > 1:                                    # float64 on the device: nccl needs CUDA tensors
+                values = _reduce_mean(values.to(device), world).cpu()
+            values = values.tolist()
+            mean_loss = values[0]
+            record = {"step": step + 1, "loss": mean_loss, "lr": lr, **dict(zip(names, values[1:]))}
             history["train"].append(record)
             bar.update(1)
             if on_step is not None:

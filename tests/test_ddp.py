@@ -12,6 +12,7 @@ import pytest
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 CONTRASTIVE_WORKER = Path(__file__).with_name("ddp_contrastive_worker.py")
+GAN_WORKER = Path(__file__).with_name("ddp_gan_worker.py")
 TORCHRUN_2 = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
@@ -22,7 +23,7 @@ def _run(args, out, tmp_path, worker=WORKER, extra=()):
     proc = subprocess.run([sys.executable, *args, str(worker), str(out), *extra], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return json.loads(out.read_text())
+    return json.loads(out.read_text()) if out.exists() else None
 
 
 @pytest.mark.slow
@@ -49,3 +50,25 @@ def test_contrastive_negatives_span_every_process(tmp_path):
         assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), (single, double)
     assert abs(local[0] - single[0]) > 0.3, (single[0], local[0])   # fewer negatives: a different objective
     assert single[-1] < single[0] - 0.05                           # it trained
+
+
+def _ranks(out):
+    return [json.loads(Path(f"{out}.rank{r}").read_text()) for r in (0, 1)]
+
+
+@pytest.mark.slow
+def test_gan_manual_step_under_ddp(tmp_path):
+    """The GAN's own two-optimizer step syncs its gradients: 2 processes follow 1 process and stay identical;
+    without the sync the copies drift apart."""
+    _run([], tmp_path / "one", tmp_path, GAN_WORKER)
+    single = json.loads(Path(f"{tmp_path / 'one'}.rank0").read_text())
+    _run(TORCHRUN_2, tmp_path / "two", tmp_path, GAN_WORKER)
+    r0, r1 = _ranks(tmp_path / "two")
+    assert r0["weights"] == r1["weights"]                          # the two copies are the same model
+    for key in ("loss", "g_loss"):
+        for a, b in zip(single[key], r0[key]):
+            assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (key, single[key], r0[key])
+    assert single["weights"] == pytest.approx(r0["weights"], rel=1e-4, abs=1e-5)
+    _run(TORCHRUN_2, tmp_path / "nosync", tmp_path, GAN_WORKER, ["nosync"])
+    n0, n1 = _ranks(tmp_path / "nosync")
+    assert max(abs(a - b) for a, b in zip(n0["weights"], n1["weights"])) > 1e-3

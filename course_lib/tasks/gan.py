@@ -221,6 +221,7 @@ class GANTask(Task):
             d_total, r1_value = d_loss + 0.5 * self.cfg.r1_gamma * penalty, float(penalty.detach())
         opt_d.zero_grad(set_to_none=True)
         d_total.backward()
+        tools.sync_gradients(D.parameters())               # average over DDP processes (no-op alone)
         d_norm = tools.clip(D.parameters())
         opt_d.step()
         # (2) update G through the freshly updated D.
@@ -229,6 +230,7 @@ class GANTask(Task):
             g_loss = generator_loss(g_logits, self.cfg.generator_loss)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        tools.sync_gradients(G.parameters())
         g_norm = tools.clip(G.parameters())
         opt_g.step()
         self.steps_done += 1
