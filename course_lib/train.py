@@ -263,7 +263,9 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
         device = torch.device("cuda", local_rank)
     device = runtime.pick_device(device)
     runtime.configure_device(device)
-    runtime.seed_everything(cfg.seed, cfg.deterministic)
+    # each process draws its own training randomness (augmentations, masks, dropout); the weights are
+    # made before fit and synchronised from rank 0, and rank 0 alone is exactly a single process
+    runtime.seed_everything(cfg.seed + rank, cfg.deterministic)
     run_config = cfg if run_config is None else run_config
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / "checkpoint.pt" if out is not None else None

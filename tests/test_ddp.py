@@ -72,3 +72,15 @@ def test_gan_manual_step_under_ddp(tmp_path):
     _run(TORCHRUN_2, tmp_path / "nosync", tmp_path, GAN_WORKER, ["nosync"])
     n0, n1 = _ranks(tmp_path / "nosync")
     assert max(abs(a - b) for a, b in zip(n0["weights"], n1["weights"])) > 1e-3
+
+
+@pytest.mark.slow
+def test_each_process_draws_its_own_randomness(tmp_path):
+    """Augmentations and masks differ between processes (seed + rank); rank 0 draws what one process draws."""
+    worker = Path(__file__).with_name("ddp_rng_worker.py")
+    _run([], tmp_path / "one", tmp_path, worker)
+    _run(TORCHRUN_2, tmp_path / "two", tmp_path, worker)
+    single = json.loads(Path(f"{tmp_path / 'one'}.rank0").read_text())
+    r0, r1 = (json.loads(Path(f"{tmp_path / 'two'}.rank{r}").read_text()) for r in (0, 1))
+    assert r0 == single and len(r0) == 5
+    assert all(a != b for a, b in zip(r0, r1))
