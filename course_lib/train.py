@@ -4,8 +4,8 @@ A chapter supplies a :class:`Task`: how to make the batch for a step, the loss
 (or, for a GAN, a whole step that owns its optimizers), and an evaluation. The
 loop owns everything else: device moves, bf16 autocast on CUDA, gradient
 clipping, the warmup + cosine learning-rate schedule, optional ``torch.compile``
-(``$COURSE_COMPILE``), a ``tqdm.auto`` progress bar with the live loss, the metrics history (JSON), a clear error on a NaN loss,
-periodic and final checkpoints, exact resume, and DDP under ``torchrun`` (gloo
+(``$COURSE_COMPILE``), a ``tqdm.auto`` progress bar with the live loss, the
+metrics history (JSON), a clear error on a NaN loss, periodic and final checkpoints, exact resume, and DDP under ``torchrun`` (gloo
 on CPU, nccl on CUDA; logging and checkpoints on rank 0 only).
 
 Batches are a pure function of the step number (``Task.batch(step)``), which is
