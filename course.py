@@ -3,6 +3,7 @@
 
     python3 course.py lab       # set up .venv (first time), then open JupyterLab on notebooks/
     python3 course.py test      # set up .venv (first time), then run every test and every notebook (smoke)
+    python3 course.py test --fast   # the inner loop: unit tests not marked slow, no notebooks (about a minute)
     python3 course.py setup     # only create/refresh .venv
     python3 course.py outputs   # regenerate the committed notebook outputs (class profile)
     python3 course.py editions  # student notebooks (solutions stubbed) + teacher edition, in artifacts/editions/
@@ -108,12 +109,18 @@ def main(argv: list[str]) -> int:
     if command == "outputs":
         return subprocess.call([str(python), "-m", "course_lib", "run-notebooks", "--profile", "class",
                                 "--inplace", *argv[1:]], cwd=ROOT, env=env)
-    # test: unit tests and every notebook (nbval, smoke profile) in one pytest run
+    # test: unit tests and every notebook (nbval, smoke profile) in one pytest run;
+    # --fast: only the unit tests not marked slow (training runs, DDP, notebooks are left out)
     env.update({"COURSE_PROFILE": "smoke", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg",
                 "PYTHONDONTWRITEBYTECODE": "1"})
-    return subprocess.call([str(python), "-m", "pytest", "-p", "no:cacheprovider", "tests", "notebooks",
-                            "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=900", "--durations=15",
-                            *argv[1:]], cwd=ROOT, env=env)
+    rest = argv[1:]
+    if "--fast" in rest:
+        rest.remove("--fast")
+        targets = ["tests", "-m", "not slow"]
+    else:
+        targets = ["tests", "notebooks", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=900"]
+    return subprocess.call([str(python), "-m", "pytest", "-p", "no:cacheprovider", *targets, "--durations=15",
+                            *rest], cwd=ROOT, env=env)
 
 
 if __name__ == "__main__":

@@ -169,7 +169,7 @@ def write_table() -> Path:
 def main() -> int:
     from course_lib.checkpoints import git_commit
     from course_lib.profiles import resolve_profile
-    from course_lib.tasks import CHAPTERS, chapter_module
+    from course_lib.chapters.registry import CHAPTERS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="smoke")
@@ -182,12 +182,10 @@ def main() -> int:
     profile = resolve_profile(args.profile)
     chapters = args.only.split(",") if args.only else list(CHAPTERS)
     rows = []
+    unknown = [c for c in chapters if c not in CHAPTERS]
+    if unknown:
+        parser.error(f"unknown chapter(s) {unknown}; expected some of: {', '.join(CHAPTERS)}")
     for chapter in chapters:
-        try:
-            chapter_module(chapter)
-        except ValueError as err:
-            print(f"skip {chapter}: {err}")
-            continue
         for nproc in sorted({1, args.ddp}):
             row = run_chapter(chapter, profile, args.device, nproc)
             add_mfu(row, args.peak_tflops)

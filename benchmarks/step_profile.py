@@ -3,10 +3,10 @@
     python benchmarks/step_profile.py --profile class                       # every chapter
     python benchmarks/step_profile.py --profile class --only gan --tag after
 
-For each chapter the script runs the chapter's own ``run(cfg)`` (the code behind
-``python -m course_lib train``) until its main training loop starts, then times a few
-steps without the profiler and profiles a few more with it (``torch.profiler.schedule``),
-and stops. Side trainings before the main one (the GAN's judge) run one step only.
+For each chapter the script builds the chapter's main run (``chapter.build(cfg)``: the model,
+task and settings behind ``python -m course_lib train``), trains it through the one loop,
+times a few steps without the profiler and profiles a few more with it
+(``torch.profiler.schedule``), and stops.
 
 Per chapter it records: milliseconds per step with and without the profiler; the time
 inside PyTorch calls (the outermost profiled events: operators, autograd nodes, the
@@ -31,85 +31,62 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from run import RESULTS, _machine  # noqa: E402  (the benchmark runner's machine name and results folder)
 
-# the Task class of each chapter's main training loop (other fit() calls are side trainings)
-MAIN_TASK = {"attention": "RoutingTask", "mlm": "MLMTask", "gan": "GANTask", "contrastive": "ContrastiveTask",
-             "rnn_lm": "CharLMTask", "transformer_lm": "WindowLMTask"}
 SKIP, TIMED, PROFILER_WARMUP = 3, 10, 2          # steps: allocator warm-up, timed without profiler, profiler warm-up
 
 
 class _Profiled(Exception):
-    """Raised from the step hook once the profiled steps are done, to stop the chapter's run()."""
+    """Raised from the step hook once the profiled steps are done, to stop the training loop."""
 
 
 def profile_chapter(chapter: str, profile: str, active: int, device: str | None = None) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile as torch_profile, schedule
 
-    from course_lib.profiles import for_profile
-    from course_lib.tasks import chapter_module
-    from course_lib import train
+    from course_lib.chapters.registry import get_chapter
+    from course_lib.train import fit
 
-    module = chapter_module(chapter)
-    cfg = for_profile(module.Config, profile)
+    setup = get_chapter(chapter).build(get_chapter(chapter).config(profile))
     wait = SKIP + TIMED
     total = wait + PROFILER_WARMUP + active
-    out: dict = {}
+    stamps: list[float] = []
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    prof = torch_profile(activities=activities, schedule=schedule(wait=wait, warmup=PROFILER_WARMUP, active=active,
+                                                                  repeat=1))
 
-    def patched_fit(model, task, tcfg, **kwargs):
-        if type(task).__name__ != MAIN_TASK[chapter]:          # a side training: one step is enough here
-            return train.fit(model, task, dataclasses.replace(tcfg, steps=1, warmup_steps=0, eval_every=0,
-                                                              checkpoint_every=0), **{**kwargs, "out_dir": None})
-        stamps: list[float] = []
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-        prof = torch_profile(activities=activities,
-                             schedule=schedule(wait=wait, warmup=PROFILER_WARMUP, active=active, repeat=1))
+    def on_step(step: int) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+        prof.step()
+        if step == total:
+            raise _Profiled
 
-        def on_step(step: int) -> None:
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            stamps.append(time.perf_counter())
-            prof.step()
-            if step == total:
-                raise _Profiled
-
-        short = dataclasses.replace(tcfg, steps=max(tcfg.steps, total), eval_every=0, checkpoint_every=0)
-        kwargs = {**kwargs, "out_dir": None, "resume": False, "progress": False, "on_step": on_step}
-        with prof:
-            try:
-                train.fit(model, task, short, **kwargs)
-            except _Profiled:
-                pass
-        steps = torch.tensor(stamps).diff() * 1000          # ms; stamps[k] is the end of step k + 1
-        unprofiled = steps[SKIP - 1: wait - 1]               # steps SKIP+1 .. wait, profiler idle
-        profiled = steps[-active:]
-        events = prof.key_averages()
-        # time inside PyTorch calls: outermost events only (their totals include the nested ones)
-        outermost = [e for e in prof.events() if not e.name.startswith("ProfilerStep")
-                     and (e.cpu_parent is None or e.cpu_parent.name.startswith("ProfilerStep"))]
-        inside_ms = sum(e.cpu_time_total for e in outermost) / 1000 / active
-        top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
-        out.update({
-            "chapter": chapter, "profile": profile, "device": str(next(model.parameters()).device),
-            "threads": torch.get_num_threads(), "params": sum(p.numel() for p in model.parameters()),
-            "ms_per_step": round(float(unprofiled.median()), 2),
-            "ms_per_step_profiled": round(float(profiled.median()), 2),
-            "inside_torch_ms_per_step": round(inside_ms, 2),
-            "outside_torch_share": round(max(0.0, 1 - inside_ms / float(profiled.mean())), 3),
-            "top_operators": [{"name": e.key, "calls_per_step": round(e.count / active, 1),
-                               "self_ms_per_step": round(e.self_cpu_time_total / 1000 / active, 2)} for e in top],
-        })
-        raise _Profiled
-
-    module.fit = patched_fit
-    try:
-        module.run(cfg, device=device, out_dir=None, progress=False)
-    except _Profiled:
-        pass
-    finally:
-        module.fit = train.fit
-    if not out:
-        raise RuntimeError(f"{chapter}: its run() never started a {MAIN_TASK[chapter]} training loop")
-    return out
+    short = dataclasses.replace(setup.train, steps=max(setup.train.steps, total), eval_every=0, checkpoint_every=0)
+    with prof:
+        try:
+            fit(setup.model, setup.task, short, device=device, progress=False, on_step=on_step)
+        except _Profiled:
+            pass
+    model = setup.model
+    steps = torch.tensor(stamps).diff() * 1000          # ms; stamps[k] is the end of step k + 1
+    unprofiled = steps[SKIP - 1: wait - 1]               # steps SKIP+1 .. wait, profiler idle
+    profiled = steps[-active:]
+    events = prof.key_averages()
+    # time inside PyTorch calls: outermost events only (their totals include the nested ones)
+    outermost = [e for e in prof.events() if not e.name.startswith("ProfilerStep")
+                 and (e.cpu_parent is None or e.cpu_parent.name.startswith("ProfilerStep"))]
+    inside_ms = sum(e.cpu_time_total for e in outermost) / 1000 / active
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
+    return {
+        "chapter": chapter, "profile": profile, "device": str(next(model.parameters()).device),
+        "threads": torch.get_num_threads(), "params": sum(p.numel() for p in model.parameters()),
+        "ms_per_step": round(float(unprofiled.median()), 2),
+        "ms_per_step_profiled": round(float(profiled.median()), 2),
+        "inside_torch_ms_per_step": round(inside_ms, 2),
+        "outside_torch_share": round(max(0.0, 1 - inside_ms / float(profiled.mean())), 3),
+        "top_operators": [{"name": e.key, "calls_per_step": round(e.count / active, 1),
+                           "self_ms_per_step": round(e.self_cpu_time_total / 1000 / active, 2)} for e in top],
+    }
 
 
 def write_table() -> Path:
@@ -147,7 +124,7 @@ def main() -> int:
 
     from course_lib.checkpoints import git_commit
     from course_lib.profiles import resolve_profile
-    from course_lib.tasks import CHAPTERS
+    from course_lib.chapters.registry import CHAPTERS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="class")
@@ -158,9 +135,9 @@ def main() -> int:
     args = parser.parse_args()
     profile = resolve_profile(args.profile)
     chapters = args.only.split(",") if args.only else list(CHAPTERS)
-    unknown = [c for c in chapters if c not in MAIN_TASK]
+    unknown = [c for c in chapters if c not in CHAPTERS]
     if unknown:
-        parser.error(f"unknown chapter(s) {unknown}; expected some of: {', '.join(MAIN_TASK)}")
+        parser.error(f"unknown chapter(s) {unknown}; expected some of: {', '.join(CHAPTERS)}")
     rows = []
     for chapter in chapters:
         row = {**profile_chapter(chapter, profile, args.steps, args.device), "tag": args.tag,
@@ -173,7 +150,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"kind": "profile", "environment": {
         "machine": _machine(), "torch": str(torch.__version__), "profile": profile},
-        "rows": sorted(merged.values(), key=lambda r: (list(MAIN_TASK).index(r["chapter"]), r["date"]))},
+        "rows": sorted(merged.values(), key=lambda r: (list(CHAPTERS).index(r["chapter"]), r["date"]))},
         indent=2) + "\n")
     print(f"wrote {path} and {write_table()}")
     return 0

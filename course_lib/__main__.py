@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -12,23 +11,21 @@ __all__ = ["main"]
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .profiles import for_profile
-    from .tasks import chapter_module
+    from .chapters.registry import get_chapter
+    from .distributed import distributed_info
+    from .runtime import compile_backend
 
-    module = chapter_module(args.chapter)
-    if args.compile is not None:
-        from .runtime import compile_backend
-        os.environ["COURSE_COMPILE"] = compile_backend(args.compile) or "0"   # checked now, used by fit()
-    overrides = {"steps": args.steps, "seed": args.seed}
+    chapter = get_chapter(args.chapter)
+    backend = compile_backend(args.compile)             # --compile, else $COURSE_COMPILE; checked before training
+    overrides = {"train.steps": args.steps, "train.seed": args.seed}
     if args.text is not None:
-        if "text_file" not in module.Config.__dataclass_fields__:
+        if not hasattr(chapter.Config(), "data") or not hasattr(chapter.Config().data, "text_file"):
             raise SystemExit(f"--text is only for text chapters; {args.chapter} does not take it")
-        overrides["text_file"] = str(Path(args.text).resolve())
-    cfg = for_profile(module.Config, args.profile, **overrides)
+        overrides["data.text_file"] = str(Path(args.text).resolve())
+    cfg = chapter.config(args.profile, overrides)
     out = Path(args.out or f"runs/{args.chapter}-{cfg.profile}")
-    metrics = module.run(cfg, device=args.device, out_dir=out, resume=args.resume,
-                         progress=not args.quiet, max_seconds=args.seconds)
-    from .train import distributed_info
+    metrics = chapter.run(cfg, device=args.device, out_dir=out, resume=args.resume, progress=not args.quiet,
+                          max_seconds=args.seconds, compile_backend=backend)
     metrics["peak_memory_mb"] = _peak_memory_mb(metrics.get("device", "cpu"))
     if distributed_info()[0] == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -54,7 +51,7 @@ def _peak_memory_mb(device: str) -> dict[str, float]:
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
-    from .notebook_runner import run_notebooks
+    from .tooling.notebook_runner import run_notebooks
     ok = run_notebooks(profile=args.profile, only=args.only, out_dir=args.out, inplace=args.inplace,
                        timeout=args.timeout)
     return 0 if ok else 1
@@ -67,7 +64,7 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _editions(args: argparse.Namespace) -> int:
-    from .editions import make_editions
+    from .tooling.editions import make_editions
     index = make_editions(args.out)
     missing = [r for r in index["exercises"] if not r["solution"]]
     print(f"wrote {args.out}/student/ ({len(index['notebooks'])} notebooks, {len(index['exercises'])} exercises "
@@ -78,7 +75,7 @@ def _editions(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    from .bundle import prepare_classroom
+    from .tooling.bundle import prepare_classroom
     manifest = prepare_classroom(profile=args.profile, only=args.only, verify_only=args.verify, device=args.device,
                                  progress=not args.quiet, steps=args.steps)
     return 0 if manifest["ok"] else 1

@@ -5,9 +5,13 @@
   leaves either the previous checkpoint or the new one, never half of one.
 * Safe: loading uses ``torch.load(weights_only=True)``, which refuses to unpickle
   code; only tensors, numbers, strings and containers come back.
-* Provenance: each checkpoint records the hash of the config that made it, the
-  profile, the git commit and the metrics, so a later notebook can tell whether
-  a checkpoint belongs to the config it expects (:func:`matches`).
+* Provenance: each checkpoint records the hash of what its weights depend on
+  (:func:`fingerprint`: the training settings, the task's data settings and the
+  model's architecture), the git commit and the metrics.
+* One policy: :func:`inspect` says, for a folder and the run one wants, whether its
+  checkpoint is missing, unreadable, stale (made by other settings, and why),
+  interrupted (resumable) or finished. ``fit(resume=True)``, notebook loading, the
+  MLM encoder hand-off and the classroom bundle all ask it.
 """
 
 from __future__ import annotations
@@ -19,25 +23,37 @@ import os
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "make_provenance", "matches", "git_commit"]
+__all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "make_provenance", "git_commit",
+           "CheckpointStatus", "inspect", "CHECKPOINT_NAME"]
 
 FORMAT = "course_lib.checkpoint/1"
+CHECKPOINT_NAME = "checkpoint.pt"
+_BOOKKEEPING = ("eval_every", "checkpoint_every")       # TrainConfig fields that do not change the weights
+StatusKind = Literal["missing", "unreadable", "stale", "interrupted", "finished"]
 
 
 def _as_plain(config: Any) -> Any:
+    """Dataclasses, mappings and sequences as plain JSON-able containers (what a checkpoint may store)."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
-    return config
+        config = dataclasses.asdict(config)
+    if isinstance(config, Mapping):
+        return {str(k): _as_plain(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [_as_plain(v) for v in config]
+    if config is None or isinstance(config, (bool, int, float, str)):
+        return config
+    return str(config)
 
 
 def config_hash(config: Any) -> str:
     """SHA-256 (first 16 hex digits) of a config's canonical JSON form."""
-    text = json.dumps(_as_plain(config), sort_keys=True, default=str)
+    text = json.dumps(_as_plain(config), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -51,13 +67,27 @@ def git_commit() -> str:
         return "unknown"
 
 
-def make_provenance(config: Any, profile: str | None = None,
-                    metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """Where a checkpoint came from: config hash, profile, commit, versions, time, metrics."""
+def fingerprint(model: Any, task: Any, train_cfg: Any) -> dict[str, Any]:
+    """What a run's weights depend on: training settings, the task's :meth:`signature`, the architecture.
+
+    The architecture is the model's class, its ``cfg`` (when it has a dataclass config) and the
+    shape of every parameter and buffer. How often a run evaluates or checkpoints does not change
+    its weights and is left out; so are notebook-only study budgets (they are in none of these),
+    so changing a demo's length never makes a trained checkpoint stale.
+    """
+    model_cfg = getattr(model, "cfg", None)
+    train = {k: v for k, v in _as_plain(train_cfg).items() if k not in _BOOKKEEPING}
+    return {"train": train, "task": _as_plain(task.signature()),
+            "model": {"class": type(model).__name__,
+                      "config": _as_plain(model_cfg) if dataclasses.is_dataclass(model_cfg) else None,
+                      "shapes": {k: list(v.shape) for k, v in model.state_dict().items()}}}
+
+
+def make_provenance(identity: Any, metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Where a checkpoint came from: the hash of ``identity`` (a :func:`fingerprint`), commit, versions, metrics."""
     from . import __version__
     return {
-        "config_hash": config_hash(config),
-        "profile": profile,
+        "config_hash": config_hash(identity),
         "git_commit": git_commit(),
         "course_lib": __version__,
         "torch": str(torch.__version__),
@@ -99,12 +129,38 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
-def matches(state: Mapping[str, Any], config: Any) -> tuple[bool, str]:
-    """Does a loaded checkpoint belong to ``config``? Returns (ok, reason)."""
-    prov = state.get("provenance") or {}
-    want, have = config_hash(config), prov.get("config_hash")
-    if have is None:
-        return False, "checkpoint has no provenance"
-    if want != have:
-        return False, f"config hash {have} in checkpoint differs from expected {want}"
-    return True, f"config hash {want} matches (profile {prov.get('profile')}, commit {prov.get('git_commit')})"
+@dataclass(frozen=True)
+class CheckpointStatus:
+    """What a folder's checkpoint is to a run: ``kind``, why (``reason``), its ``step`` and loaded ``state``."""
+
+    kind: StatusKind
+    path: Path
+    reason: str
+    step: int = 0
+    state: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def resumable(self) -> bool:
+        """True when training can continue from it (an interrupted or a finished run of the same settings)."""
+        return self.kind in ("interrupted", "finished")
+
+
+def inspect(folder: str | os.PathLike, identity: Any, steps: int,
+            map_location: str | torch.device = "cpu") -> CheckpointStatus:
+    """The status of ``folder/checkpoint.pt`` for a run of ``steps`` steps whose fingerprint is ``identity``."""
+    path = Path(folder) / CHECKPOINT_NAME
+    if not path.exists():
+        return CheckpointStatus("missing", path, f"no checkpoint in {path.parent}")
+    try:
+        state = load_checkpoint(path, map_location)
+    except ValueError as err:
+        return CheckpointStatus("unreadable", path, str(err))
+    step = int(state.get("step", 0))
+    want, have = config_hash(identity), (state.get("provenance") or {}).get("config_hash")
+    if have != want:
+        made = (state.get("provenance") or {}).get("git_commit", "unknown")
+        return CheckpointStatus("stale", path, f"it was made by other settings or an older course_lib (commit {made}): "
+                                f"fingerprint {have} in the checkpoint, {want} wanted", step, state)
+    if step < steps:
+        return CheckpointStatus("interrupted", path, f"it stopped at step {step} of {steps}", step, state)
+    return CheckpointStatus("finished", path, f"finished at step {step}, fingerprint {want}", step, state)

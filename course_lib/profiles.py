@@ -2,9 +2,11 @@
 
 ``smoke`` (CI, 2 CPU cores, ~1-2 min per notebook), ``class`` (default: a laptop
 CPU, <= 10 min per notebook) and ``full`` (one GPU, <= 15 min). A chapter's
-config is a frozen dataclass; its ``PROFILES`` class attribute maps each profile
-to the field values that differ (sizes and step counts only). Budgets are
-counted in steps, never in seconds, so a run is reproducible.
+config is a frozen dataclass of nested blocks (``model``, ``data``, ``train``, and
+``study`` for the notebook-only budgets); its defaults are the ``class`` profile, and
+its ``PROFILES`` class attribute maps each profile to the nested fields that differ
+(dotted keys, sizes and step counts only). Budgets are counted in steps, never in
+seconds, so a run is reproducible.
 
 Used by every notebook (the run-profile cell) and by the command line.
 """
@@ -13,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, TypeVar
+from typing import Any, Mapping, TypeVar
 
-__all__ = ["PROFILES", "DEFAULT_PROFILE", "resolve_profile", "for_profile"]
+__all__ = ["PROFILES", "DEFAULT_PROFILE", "resolve_profile", "for_profile", "override"]
 
 PROFILES: tuple[str, ...] = ("smoke", "class", "full")
 DEFAULT_PROFILE = "class"
@@ -41,21 +43,41 @@ def resolve_profile(profile: str | None = None) -> str:
     return name
 
 
-def for_profile(config_cls: type[C], profile: str | None = None, **overrides: Any) -> C:
-    """Build ``config_cls`` for a profile: defaults, then ``PROFILES[profile]``, then overrides.
+def override(config: C, changes: Mapping[str, Any]) -> C:
+    """A copy of a (nested) frozen config with ``changes`` applied; keys are dotted paths.
 
-    >>> cfg = for_profile(CharLMConfig, "smoke", steps=10)
+    >>> override(cfg, {"train.steps": 10, "model.hidden_dim": 64})
+    """
+    direct: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    names = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    for key, value in changes.items():
+        head, _, rest = key.partition(".")
+        if head not in names:
+            raise TypeError(f"{type(config).__name__} has no field {head!r} (in {key!r}); fields are {sorted(names)}")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = value
+    for head, sub in nested.items():
+        direct[head] = override(getattr(config, head), sub)
+    return dataclasses.replace(config, **direct)  # type: ignore[type-var]
+
+
+def for_profile(config_cls: type[C], profile: str | None = None, overrides: Mapping[str, Any] | None = None) -> C:
+    """Build ``config_cls`` for a profile: its defaults (= ``class``), then ``PROFILES[profile]``, then ``overrides``.
+
+    Both tables use dotted keys for nested fields; ``None`` values in ``overrides`` are ignored.
+
+    >>> cfg = for_profile(rnn_lm.Config, "smoke", {"train.steps": 10})
     """
     name = resolve_profile(profile)
     table: dict[str, dict[str, Any]] = getattr(config_cls, "PROFILES", {})
     missing = [p for p in PROFILES if p not in table]
     if missing:
         raise TypeError(f"{config_cls.__name__}.PROFILES lacks profiles {missing}")
-    fields = {f.name for f in dataclasses.fields(config_cls)}  # type: ignore[arg-type]
-    values = {**table[name], **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise TypeError(f"{config_cls.__name__} has no field(s) {unknown}; fields are {sorted(fields)}")
-    if "profile" in fields:
-        values["profile"] = name
-    return config_cls(**values)
+    cfg = override(config_cls(), table[name])
+    cfg = override(cfg, {k: v for k, v in (overrides or {}).items() if v is not None})
+    if "profile" in {f.name for f in dataclasses.fields(config_cls)}:  # type: ignore[arg-type]
+        cfg = dataclasses.replace(cfg, profile=name)  # type: ignore[type-var]
+    return cfg

@@ -1,23 +1,24 @@
 """The one training loop of the course.
 
-A chapter supplies a :class:`Task`: how to make the batch for a step, the loss
-(or, for a GAN, a whole step that owns its optimizers), and an evaluation. The
-loop owns everything else: device moves, bf16 autocast on CUDA, gradient
-clipping, the warmup + cosine learning-rate schedule, optional ``torch.compile``
-(``$COURSE_COMPILE``), a ``tqdm.auto`` progress bar with the live loss, the
-metrics history (JSON), a clear error on a NaN loss, periodic and final checkpoints, exact resume, and DDP under ``torchrun`` (gloo
-on CPU, nccl on CUDA; logging and checkpoints on rank 0 only).
+A chapter supplies a :class:`Task`: the batch for a step, the loss, an evaluation
+and what its data depends on (:meth:`Task.signature`). :func:`fit` owns the rest:
+device, bf16 autocast on CUDA, the warmup + cosine learning-rate schedule, gradient
+clipping, the history, a ``tqdm.auto`` progress bar, a clear error on a NaN loss,
+atomic checkpoints and exact resume, optional ``torch.compile``, and data
+parallelism under ``torchrun`` (:mod:`course_lib.distributed`).
 
-Batches are a pure function of the step number (``Task.batch(step)``), which is
-what makes resume exact and DDP equal to one process with the same global batch.
+One hook, :meth:`Task.train_step`, is the optimisation step. Its default is
+loss -> backward -> sync -> clip -> step; a task that owns several optimizers (the
+GAN's D and G) overrides it and gets the same tools (:class:`StepTools`).
+
+Batches are a pure function of the step number, which is what makes resume exact
+and N processes equal to one process with the same global batch.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -26,13 +27,12 @@ from typing import Any, Callable, ContextManager, Mapping
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
-from . import checkpoints, runtime
+from . import checkpoints, distributed, runtime
 
-__all__ = ["TrainConfig", "Task", "StepTools", "TrainResult", "fit", "warmup_cosine", "distributed_info",
-           "move_to", "shard_batch", "gather_batch", "load_finished"]
+__all__ = ["TrainConfig", "Task", "StepTools", "TrainResult", "TrainSetup", "fit", "load_finished", "fit_or_load",
+           "warmup_cosine", "move_to"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 0
+    warmup_steps: int = 0              # linear warmup; longer than ``steps`` means warm up over all of them
     min_lr_ratio: float = 0.1          # cosine decays to lr * min_lr_ratio
     grad_clip: float | None = 1.0      # max global grad norm; None disables clipping
     eval_every: int = 0                # 0: evaluate at the end only
@@ -54,16 +54,17 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if self.lr <= 0:
+        if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
 
 
 def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
-    """LR multiplier: linear warmup to 1 over ``warmup`` steps, then cosine down to ``min_ratio``."""
+    """LR multiplier: linear warmup to 1 over ``min(warmup, total)`` steps, then cosine down to ``min_ratio``."""
+    warmup = min(warmup, total)
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
@@ -83,61 +84,22 @@ def move_to(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def shard_batch(batch: Any, rank: int, world: int) -> Any:
-    """This rank's equal slice along dim 0 of every tensor in a (nested) batch."""
-    if world == 1:
-        return batch
-    if isinstance(batch, torch.Tensor):
-        if batch.shape[0] % world:
-            raise ValueError(f"global batch of {batch.shape[0]} does not split evenly over {world} processes")
-        per = batch.shape[0] // world
-        return batch[rank * per:(rank + 1) * per]
-    if isinstance(batch, Mapping):
-        return {k: shard_batch(v, rank, world) for k, v in batch.items()}
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(shard_batch(v, rank, world) for v in batch)
-    return batch
-
-
-def gather_batch(x: torch.Tensor) -> torch.Tensor:
-    """Every rank's ``x`` concatenated along dim 0 in rank order (the global batch); ``x`` itself outside DDP.
-
-    Differentiable: the backward pass sums each rank's gradient back onto its own rows, so a loss
-    over the global batch (e.g. NT-Xent with every rank's negatives) trains exactly like one process
-    once DDP averages the parameter gradients.
-    """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    from torch.distributed.nn.functional import all_gather
-    return torch.cat(all_gather(x.contiguous()), dim=0)
-
-
+@dataclass
 class StepTools:
-    """What a manual ``train_step`` (the GAN) gets from the loop: autocast, gradient sync and clipping."""
+    """What :meth:`Task.train_step` gets from the loop: the optimizers, autocast, gradient sync, clipping."""
 
-    def __init__(self, device: torch.device, grad_clip: float | None, world: int = 1):
-        self.device, self.grad_clip, self.world = device, grad_clip, world
-
-    def sync_gradients(self, parameters) -> None:
-        """Average the gradients over DDP processes (what DDP's hooks do for a ``loss`` task); no-op alone.
-
-        Call it after each ``backward`` and before clipping and ``opt.step()``.
-        """
-        if self.world == 1:
-            return
-        grads = [p.grad for p in parameters if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])             # one all-reduce for all tensors
-        dist.all_reduce(flat)
-        flat /= self.world
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset: offset + g.numel()].view_as(g))
-            offset += g.numel()
+    device: torch.device
+    optimizers: dict[str, torch.optim.Optimizer]
+    grad_clip: float | None = None
+    average_gradients: bool = False    # True for a task that owns its step under torchrun (no DDP wrapper)
 
     def autocast(self) -> ContextManager:
         return runtime.autocast(self.device)
+
+    def sync(self, parameters) -> None:
+        """Average the gradients over processes when the loop has not wrapped the model in DDP; else a no-op."""
+        if self.average_gradients:
+            distributed.average_gradients(parameters)
 
     def clip(self, parameters) -> float:
         """Clip the global grad norm to ``grad_clip`` (if set); return the norm before clipping."""
@@ -149,14 +111,7 @@ class StepTools:
 
 
 class Task:
-    """What a chapter plugs into :func:`fit`. Override ``batch``, ``loss`` and ``evaluate``.
-
-    A task with ``manual_step = True`` overrides ``train_step`` instead of ``loss``
-    and drives its own optimizers (the GAN's D/G alternation); under DDP it calls
-    ``tools.sync_gradients`` after each backward.
-    """
-
-    manual_step: bool = False
+    """What a chapter plugs into :func:`fit`. Override ``batch``, ``loss``, ``evaluate`` and ``signature``."""
 
     def batch(self, step: int) -> Any:
         """The global batch for ``step``, on CPU; must depend only on ``step`` (and fixed seeds)."""
@@ -172,10 +127,22 @@ class Task:
         """Scalar training loss for this (rank-local) batch, optionally with extra scalars to log."""
         raise NotImplementedError
 
-    def train_step(self, model: nn.Module, batch: Any, optimizers: dict[str, torch.optim.Optimizer],
-                   tools: StepTools) -> dict[str, float]:
-        """A whole optimisation step (for ``manual_step`` tasks); returns scalars incl. ``loss``."""
-        raise NotImplementedError
+    def train_step(self, model: nn.Module, batch: Any, tools: StepTools) -> dict[str, float | torch.Tensor]:
+        """One optimisation step; returns the scalars to log, ``loss`` first.
+
+        Default: loss -> backward -> sync -> clip -> step with every optimizer.
+        """
+        with tools.autocast():
+            out = self.loss(model, batch)
+        loss, scalars = out if isinstance(out, tuple) else (out, {})
+        for opt in tools.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        tools.sync(model.parameters())
+        grad_norm = tools.clip(model.parameters())
+        for opt in tools.optimizers.values():
+            opt.step()
+        return {"loss": loss.detach(), **scalars, "grad_norm": grad_norm}
 
     def optimizers(self, model: nn.Module, cfg: TrainConfig, device: torch.device
                    ) -> dict[str, torch.optim.Optimizer]:
@@ -184,8 +151,12 @@ class Task:
                                            weight_decay=cfg.weight_decay, fused=device.type == "cuda")}
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Validation metrics for the (unwrapped) model; called in eval mode on rank 0."""
+    def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
+        """Validation metrics after ``step`` steps, for the (unwrapped) model in eval mode, on rank 0."""
+        return {}
+
+    def signature(self) -> Any:
+        """What this task's batches and targets depend on (a dataclass or JSON-able dict), for provenance."""
         return {}
 
     def state_dict(self) -> dict[str, Any]:
@@ -205,13 +176,24 @@ class TrainResult:
     items_per_s: float
     stopped_early: bool = False
     checkpoint: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    loaded: bool = False                 # True when the weights came from a finished checkpoint
 
 
-def distributed_info() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from the ``torchrun`` environment, (0, 1, 0) otherwise."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
+@dataclass
+class TrainSetup:
+    """What :func:`fit` trains: a model, its task and its settings (a chapter's ``build(cfg)`` returns one)."""
+
+    model: nn.Module
+    task: Task
+    train: TrainConfig
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What the trained weights depend on (:func:`course_lib.checkpoints.fingerprint`)."""
+        return checkpoints.fingerprint(self.model, self.task, self.train)
+
+
+def _owns_step(task: Task) -> bool:
+    return type(task).train_step is not Task.train_step
 
 
 def _rng_state() -> dict[str, Any]:
@@ -234,44 +216,42 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
 
 
-def _reduce_mean(value: torch.Tensor, world: int) -> torch.Tensor:
+def _parallel(model: nn.Module, task: Task, device: torch.device, world: int, backend: str | None) -> nn.Module:
+    """The module the step runs: DDP-wrapped for a default step under torchrun, compiled if asked."""
     if world > 1:
-        value = value.detach().clone()
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        value /= world
-    return value
+        if device.type == "cuda":                        # BatchNorm statistics over the global batch
+            nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if _owns_step(task):                             # the task averages its own gradients
+            distributed.broadcast_weights(model)
+        else:
+            model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(model, backend=backend) if backend else model
 
 
 def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device | str | None = None,
-        out_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
-        run_config: Any = None, profile: str | None = None, max_seconds: float | None = None,
-        desc: str = "train", on_eval: Callable[[int, dict[str, float]], None] | None = None,
+        out_dir: str | Path | None = None, resume: bool = False, progress: bool = True, desc: str = "train",
+        max_seconds: float | None = None, compile_backend: str | None = None,
+        on_eval: Callable[[int, dict[str, float]], None] | None = None,
         on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train ``model`` on ``task`` for ``cfg.steps`` steps; see the module docstring.
 
-    ``out_dir`` receives ``history.json`` and ``checkpoint.pt`` (rank 0 only).
-    ``resume=True`` continues from ``out_dir/checkpoint.pt`` if it exists and was made
-    by the same ``run_config`` (default: ``cfg``). ``max_seconds`` stops early at a wall-time cap.
-    ``on_eval(step, metrics)`` runs after each evaluation, ``on_step(step)`` after each optimizer
-    step (e.g. ``torch.profiler.profile.step``).
+    ``out_dir`` receives ``history.json`` and ``checkpoint.pt`` (rank 0 only); ``resume=True``
+    continues from its checkpoint when :func:`checkpoints.inspect` finds one of this run.
+    ``max_seconds`` stops early at a wall-time cap; ``compile_backend`` trains through
+    ``torch.compile`` (see :func:`runtime.compile_backend`). ``on_eval(step, metrics)`` runs after
+    each evaluation, ``on_step(step)`` after each optimizer step (e.g. a profiler's ``step``).
     """
-    rank, world, local_rank = distributed_info()
-    if world > 1 and not dist.is_initialized():
-        want = runtime.pick_device(device)
-        dist.init_process_group("nccl" if want.type == "cuda" else "gloo")
-    if world > 1 and runtime.pick_device(device).type == "cuda":
-        device = torch.device("cuda", local_rank)
-    device = runtime.pick_device(device)
+    device, rank, world = distributed.setup(device)
     runtime.configure_device(device)
     # each process draws its own training randomness (augmentations, masks, dropout); the weights are
     # made before fit and synchronised from rank 0, and rank 0 alone is exactly a single process
     runtime.seed_everything(cfg.seed + rank, cfg.deterministic)
-    run_config = cfg if run_config is None else run_config
-    out = Path(out_dir) if out_dir is not None else None
-    ckpt_path = out / "checkpoint.pt" if out is not None else None
+    backend = runtime.compile_backend(compile_backend) if compile_backend else None
     is_main = rank == 0
-
+    out = Path(out_dir) if out_dir is not None else None
     model.to(device)
+    identity = checkpoints.fingerprint(model, task, cfg)
     optimizers = task.optimizers(model, cfg, device)
     schedulers = {name: torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: warmup_cosine(s, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio))
@@ -279,139 +259,94 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     history: dict[str, list[dict[str, float]]] = {"train": [], "eval": []}
     start = 0
 
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        state = checkpoints.load_checkpoint(ckpt_path, map_location=device)
-        ok, reason = checkpoints.matches(state, run_config)
-        if not ok:
-            raise ValueError(f"cannot resume from {ckpt_path}: {reason}. Use a fresh --out folder, "
+    if resume and out is not None:
+        status = checkpoints.inspect(out, identity, cfg.steps, map_location=device)
+        if status.kind != "missing" and not status.resumable:
+            raise ValueError(f"cannot resume from {status.path}: {status.reason}. Use a fresh --out folder, "
                              f"or the same settings that made this checkpoint.")
-        model.load_state_dict(state["model"])
-        for name, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        for name, sch in schedulers.items():
-            sch.load_state_dict(state["schedulers"][name])
-        per_rank = state["ranks"][rank] if rank < len(state["ranks"]) else state["ranks"][0]
-        task.load_state_dict(per_rank["task"])
-        _set_rng_state(per_rank["rng"])
-        history, start = state["history"], int(state["step"])
+        if status.resumable:
+            state = status.state
+            model.load_state_dict(state["model"])
+            for name, opt in optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            for name, sch in schedulers.items():
+                sch.load_state_dict(state["schedulers"][name])
+            per_rank = state["ranks"][rank] if rank < len(state["ranks"]) else state["ranks"][0]
+            task.load_state_dict(per_rank["task"])
+            _set_rng_state(per_rank["rng"])
+            history, start = state["history"], status.step
         if is_main and progress:
-            print(f"resuming from {ckpt_path} at step {start}")
+            print(f"resuming from {status.path} at step {start}" if status.resumable
+                  else f"no checkpoint in {out}: starting at step 0")
 
-    train_model: nn.Module = model
-    if world > 1:
-        if device.type == "cuda":                       # BatchNorm statistics over the global batch, as in one
-            nn.SyncBatchNorm.convert_sync_batchnorm(model)  # process (replaces BN children in place; CUDA only)
-        if task.manual_step:                            # the task syncs its gradients (StepTools.sync_gradients);
-            for tensor in model.state_dict().values():  # start every process from rank 0's weights, as DDP does
-                dist.broadcast(tensor, src=0)
-        else:
-            train_model = nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None)
-    backend = runtime.compile_backend()                 # $COURSE_COMPILE / --compile; eager by default
-    if backend is not None:
-        train_model = torch.compile(train_model, backend=backend)   # checkpoints still save `model`
-    tools = StepTools(device, cfg.grad_clip, world)
-
-    def save(step: int) -> Path | None:
-        ranks = [{"task": task.state_dict(), "rng": _rng_state()}]
-        if world > 1:
-            gathered: list[Any] = [None] * world
-            dist.all_gather_object(gathered, ranks[0])
-            ranks = gathered
-        if not is_main or ckpt_path is None:
-            return None
-        last_eval = history["eval"][-1] if history["eval"] else {}
-        return checkpoints.save_checkpoint(ckpt_path, {
-            "step": step, "model": model.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-            "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-            "ranks": ranks, "history": history,
-            "config": dataclasses.asdict(run_config) if dataclasses.is_dataclass(run_config) else run_config,
-            "provenance": checkpoints.make_provenance(run_config, profile, last_eval),
-        })
+    train_model = _parallel(model, task, device, world, backend)
+    tools = StepTools(device, optimizers, cfg.grad_clip, average_gradients=world > 1 and _owns_step(task))
+    t0 = time.perf_counter()
 
     def evaluate(step: int) -> dict[str, float]:
         if not is_main:
             return {}
         model.eval()
         with torch.no_grad(), runtime.autocast(device):
-            metrics = {k: float(v) for k, v in task.evaluate(model).items()}
+            metrics = {k: float(v) for k, v in task.evaluate(model, step).items()}
         model.train()
         history["eval"].append({"step": step, "time_s": round(time.perf_counter() - t0, 3), **metrics})
         if on_eval is not None:
             on_eval(step, metrics)
-        return metrics
-
-    def write_history() -> None:
-        if is_main and out is not None:
+        if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "history.json").write_text(json.dumps(history))
+        return metrics
 
-    from tqdm.auto import tqdm
-    show = progress and is_main and os.environ.get("TQDM_DISABLE", "") not in ("1", "true", "True")
-    bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not show, dynamic_ncols=True, leave=True)
+    def save(step: int) -> Path | None:
+        ranks = distributed.gather_objects({"task": task.state_dict(), "rng": _rng_state()})
+        if not is_main or out is None:
+            return None
+        return checkpoints.save_checkpoint(out / checkpoints.CHECKPOINT_NAME, {
+            "step": step, "model": model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+            "ranks": ranks, "history": history, "config": identity,
+            "provenance": checkpoints.make_provenance(identity, history["eval"][-1] if history["eval"] else {}),
+        })
+
+    from tqdm.auto import tqdm                           # $TQDM_DISABLE still turns the bar off
+    bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,
+               **({} if progress and is_main else {"disable": True}))
     model.train()
-    items, t0, stopped_early, step = 0, time.perf_counter(), False, start
-    final: dict[str, float] = {}
+    items, done, stopped_early = 0, start, False
     try:
         for step in range(start, cfg.steps):
-            batch = move_to(shard_batch(task.batch(step), rank, world), device)
+            batch = move_to(distributed.shard_batch(task.batch(step), rank, world), device)
             items += task.items(batch) * world
-            if task.manual_step:
-                scalars = task.train_step(train_model, batch, optimizers, tools)
-                loss_value = torch.as_tensor(scalars["loss"], dtype=torch.float32)
-            else:
-                with runtime.autocast(device):
-                    out_loss = task.loss(train_model, batch)
-                loss, scalars = out_loss if isinstance(out_loss, tuple) else (out_loss, {})
-                if not torch.isfinite(loss.detach()):
-                    raise FloatingPointError(
-                        f"loss is {loss.item()} at step {step}: training diverged. Lower the learning rate "
-                        f"(now {cfg.lr}), keep grad_clip on, and check the inputs for NaN/inf.")
-                for opt in optimizers.values():
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                scalars = {**scalars, "grad_norm": tools.clip(model.parameters())}
-                for opt in optimizers.values():
-                    opt.step()
-                loss_value = loss.detach().float()
-            if not math.isfinite(float(loss_value)):
-                raise FloatingPointError(f"loss is {float(loss_value)} at step {step}: training diverged; "
-                                         f"lower the learning rate (now {cfg.lr}) or check the inputs.")
-            lr = optimizers[next(iter(optimizers))].param_groups[0]["lr"]
+            lr = next(iter(optimizers.values())).param_groups[0]["lr"]
+            scalars = task.train_step(train_model, batch, tools)
             for sch in schedulers.values():
                 sch.step()
-            names = [k for k in scalars if k != "loss"]     # logged values: means over every process
-            values = torch.tensor([float(loss_value)] + [float(scalars[k]) for k in names], dtype=torch.float64)
-            if world > 1:                                    # float64 on the device: nccl needs CUDA tensors
-                values = _reduce_mean(values.to(device), world).cpu()
-            values = values.tolist()
-            mean_loss = values[0]
-            record = {"step": step + 1, "loss": mean_loss, "lr": lr, **dict(zip(names, values[1:]))}
+            names = list(scalars)                        # logged values: means over every process
+            values = distributed.mean_over_processes(
+                torch.tensor([float(scalars[k]) for k in names], dtype=torch.float64), device).tolist()
+            record = {"step": step + 1, **dict(zip(names, values)), "lr": lr}
+            if not math.isfinite(record["loss"]):
+                raise FloatingPointError(
+                    f"loss is {record['loss']} at step {step}: training diverged. Lower the learning rate "
+                    f"(now {lr:g}), keep grad_clip on, and check the inputs for NaN/inf.")
             history["train"].append(record)
-            bar.update(1)
-            if on_step is not None:
-                on_step(step + 1)
-            if show and (step % 10 == 0 or step + 1 == cfg.steps):
-                bar.set_postfix(loss=f"{mean_loss:.4f}")
             done = step + 1
+            bar.update(1)
+            if done % 10 == 1 or done == cfg.steps:
+                bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+            if on_step is not None:
+                on_step(done)
             if cfg.eval_every and done % cfg.eval_every == 0 and done != cfg.steps:
                 evaluate(done)
-                write_history()
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != cfg.steps:
                 save(done)
             if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
                 stopped_early = done < cfg.steps
                 break
-        else:
-            done = cfg.steps if cfg.steps > start else start
         wall = time.perf_counter() - t0
-        final = evaluate(done)
-        if world > 1:                                   # every rank returns rank 0's metrics
-            shared = [final]
-            dist.broadcast_object_list(shared, src=0)
-            final = shared[0]
-        write_history()
+        final = distributed.share_from_rank0(evaluate(done))   # every rank returns rank 0's metrics
         path = save(done)
     finally:
         bar.close()
@@ -420,38 +355,43 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                        checkpoint=path)
 
 
-def load_finished(model: nn.Module, task: Task, cfg: TrainConfig, ckpt_dir: str | Path, run_config: Any,
-                  device: torch.device | str | None = None) -> tuple[TrainResult | None, str]:
-    """A finished run from ``ckpt_dir/checkpoint.pt``, or ``(None, why not)``.
+def load_finished(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Path,
+                  device: torch.device | str | None = None) -> tuple[TrainResult | None, checkpoints.CheckpointStatus]:
+    """The finished run of this (model, task, cfg) in ``folder``, or None; with the checkpoint's status.
 
-    Used when a notebook can start from a trained model (the classroom bundle, or an
-    earlier run): the checkpoint must match ``run_config`` (provenance) and have
-    reached ``cfg.steps``. The weights go into ``model``, the history is the stored
-    one, and the final metrics are measured again now with ``task.evaluate``.
-    ``wall_s`` / ``items_per_s`` are those of the run that made the checkpoint.
+    The weights go into ``model``; the history is the stored one and the final metrics are
+    measured again now with ``task.evaluate``. ``wall_s`` / ``items_per_s`` are those of the run
+    that made the checkpoint.
     """
-    path = Path(ckpt_dir) / "checkpoint.pt"
-    if not path.exists():
-        return None, f"no checkpoint in {path.parent.name}/"
-    try:
-        state = checkpoints.load_checkpoint(path)
-    except ValueError as err:
-        return None, str(err)
-    ok, reason = checkpoints.matches(state, run_config)
-    if not ok:
-        return None, reason
-    step = int(state.get("step", -1))
-    if step < cfg.steps:
-        return None, f"checkpoint stopped at step {step} of {cfg.steps}"
+    status = checkpoints.inspect(folder, checkpoints.fingerprint(model, task, cfg), cfg.steps)
+    if status.kind != "finished":
+        return None, status
     dev = runtime.pick_device(device)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(status.state["model"])
     model.to(dev).eval()
     with torch.no_grad(), runtime.autocast(dev):
-        final = {k: float(v) for k, v in task.evaluate(model).items()}
+        final = {k: float(v) for k, v in task.evaluate(model, status.step).items()}
     model.train()
-    history = state["history"]
+    history = status.state["history"]
     wall = float(history["eval"][-1]["time_s"]) if history.get("eval") else 0.0
-    items = task.items(task.batch(0)) * step
-    return (TrainResult(history=history, final=final, steps=step, wall_s=wall,
-                        items_per_s=items / wall if wall > 0 else 0.0, checkpoint=path, extra={"loaded": True}),
-            f"loaded a finished checkpoint ({reason})")
+    items = task.items(task.batch(0)) * status.step
+    return (TrainResult(history=history, final=final, steps=status.step, wall_s=wall,
+                        items_per_s=items / wall if wall > 0 else 0.0, checkpoint=status.path, loaded=True), status)
+
+
+def fit_or_load(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Path | None, *,
+                device: torch.device | str | None = None, progress: bool = True, desc: str = "train"
+                ) -> tuple[TrainResult, str]:
+    """``(result, message)``: the finished run in ``folder`` if there is one, else train (resuming an interrupted one).
+
+    Training leaves its checkpoint in ``folder``, so the classroom bundle and a notebook's second
+    run start from the trained model; a stale or unreadable checkpoint is replaced.
+    """
+    if folder is None:
+        return fit(model, task, cfg, device=device, progress=progress, desc=desc), "trained (no checkpoint folder)"
+    result, status = load_finished(model, task, cfg, folder, device)
+    if result is not None:
+        return result, f"loaded a finished checkpoint ({status.reason})"
+    result = fit(model, task, cfg, device=device, out_dir=folder, resume=status.kind == "interrupted",
+                 progress=progress, desc=desc)
+    return result, f"trained ({status.reason})"

@@ -1,27 +1,17 @@
-"""Shared fixtures: small deterministic tasks for the training-loop tests."""
+"""Shared fixtures (an isolated data folder, one thread for tiny models); ``helpers/`` on the import path."""
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
-from regression_task import RegressionTask
+sys.path.insert(0, str(Path(__file__).with_name("helpers")))   # scripts and tasks the tests share or launch
 
 os.environ.setdefault("TQDM_DISABLE", "1")
-
-
-@pytest.fixture
-def regression_task():
-    return RegressionTask()
-
-
-@pytest.fixture
-def tiny_mlp():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
 
 
 @pytest.fixture(autouse=True)

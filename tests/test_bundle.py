@@ -8,7 +8,8 @@ import time
 import pytest
 import torch
 
-from course_lib import bundle, checkpoints
+from course_lib import checkpoints
+from course_lib.tooling import bundle
 from course_lib.__main__ import main
 
 pytestmark = pytest.mark.slow
@@ -75,7 +76,7 @@ def test_stale_checkpoint_is_detected_then_retrained(data_dir):
     report = bundle.prepare_classroom("smoke", only="rnn_lm", verify_only=True, progress=False, steps=STEPS,
                                       data=False)
     assert not report["ok"] and report["chapters"]["rnn_lm"]["status"] == "not ready (stale)"
-    assert "differs" in report["chapters"]["rnn_lm"]["reason"]
+    assert "other settings" in report["chapters"]["rnn_lm"]["reason"]
 
     report = bundle.prepare_classroom("smoke", only="rnn_lm", progress=False, steps=STEPS, data=False)
     entry = report["chapters"]["rnn_lm"]
@@ -106,28 +107,19 @@ def test_cli_and_bad_input(data_dir, capsys):
 def test_unfinished_or_foreign_checkpoints(data_dir, tmp_path):
     import shutil
 
-    from course_lib.profiles import for_profile
-    from course_lib.tasks import rnn_lm
-    cfg = for_profile(rnn_lm.Config, "smoke", steps=STEPS)
+    from course_lib.chapters.registry import get_chapter
+    rnn_lm = get_chapter("rnn_lm")
+    cfg = rnn_lm.config("smoke", {"train.steps": STEPS})
     copy = tmp_path / "rnn"
     shutil.copytree(bundle.checkpoint_dir("rnn_lm", "smoke"), copy)
     assert bundle.verify_checkpoints(copy, rnn_lm, cfg)[0] == "ok"
-    assert bundle.verify_checkpoints(copy, rnn_lm, for_profile(rnn_lm.Config, "class"))[0] == "stale"
+    assert bundle.verify_checkpoints(copy, rnn_lm, rnn_lm.config("class"))[0] == "stale"
     state = checkpoints.load_checkpoint(copy / "checkpoint.pt")
     state["step"] = 5                                    # an interrupted run
     state.pop("format")
     checkpoints.save_checkpoint(copy / "checkpoint.pt", state)
     status, reason, _ = bundle.verify_checkpoints(copy, rnn_lm, cfg)
-    assert status == "incomplete" and f"step 5 of {cfg.steps}" in reason
+    assert status == "incomplete" and f"step 5 of {STEPS}" in reason
     (copy / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert bundle.verify_checkpoints(copy, rnn_lm, cfg)[0] == "stale"
     assert bundle.verify_checkpoints(tmp_path / "nothing", rnn_lm, cfg)[0] == "missing"
-
-
-def test_chapters_missing_from_this_version_are_listed_not_fatal(data_dir, monkeypatch):
-    from course_lib import tasks
-    monkeypatch.setitem(tasks.CHAPTERS, "ghost", "course_lib.tasks.ghost_chapter_not_written_yet")
-    entry = bundle.prepare_chapter("ghost", "smoke")
-    assert entry["status"] == "unavailable" and "not available" in entry["reason"]
-    report = bundle.prepare_classroom("smoke", only="ghost", verify_only=True, progress=False, data=False)
-    assert not report["ok"]       # asked for by name: not ready

@@ -1,4 +1,4 @@
-"""Checkpoints: round trip, atomic writes under a crash, safe loading, provenance."""
+"""Checkpoints: round trip, atomic writes under a crash, safe loading, provenance, the one status policy."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from torch import nn
 
 from course_lib import checkpoints
-from course_lib.checkpoints import config_hash, load_checkpoint, make_provenance, matches, save_checkpoint
+from course_lib.checkpoints import (config_hash, fingerprint, inspect, load_checkpoint, make_provenance,
+                                    save_checkpoint)
 
 
 @dataclass(frozen=True)
@@ -46,16 +48,6 @@ def test_crash_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"], "temporary file left behind"
 
 
-def test_non_atomic_write_would_be_caught(tmp_path):
-    """The same crash written straight to the target destroys it: what the test above guards."""
-    path = tmp_path / "c.pt"
-    save_checkpoint(path, {"step": 1})
-    with open(path, "wb") as f:
-        f.write(b"\x80\x02partial")
-    with pytest.raises(ValueError, match="not a readable course_lib checkpoint"):
-        load_checkpoint(path)
-
-
 class Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned",))
@@ -77,14 +69,50 @@ def test_foreign_file_and_missing_file(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
 
 
-def test_provenance_and_matching(tmp_path):
-    prov = make_provenance(Cfg(), "smoke", {"acc": 0.9})
-    assert prov["config_hash"] == config_hash(Cfg()) and prov["profile"] == "smoke"
+def test_provenance_records_the_fingerprint_hash():
+    prov = make_provenance(Cfg(), {"acc": 0.9})
+    assert prov["config_hash"] == config_hash(Cfg())
     assert prov["metrics"] == {"acc": 0.9} and isinstance(prov["torch"], str)
-    save_checkpoint(tmp_path / "c.pt", {"provenance": prov})
-    state = load_checkpoint(tmp_path / "c.pt")
-    assert matches(state, Cfg())[0]
-    ok, reason = matches(state, Cfg(width=16))
-    assert not ok and "differs" in reason
-    assert not matches({}, Cfg())[0]
     assert config_hash(Cfg()) != config_hash(Cfg(lr=2e-3))
+
+
+class _Task:
+    def __init__(self, rate=0.15):
+        self.rate = rate
+
+    def signature(self):
+        return {"rate": self.rate}
+
+
+def test_fingerprint_covers_training_task_and_architecture_but_not_bookkeeping():
+    from course_lib.train import TrainConfig
+    base = fingerprint(nn.Linear(3, 2), _Task(), TrainConfig(steps=10))
+    assert config_hash(base) == config_hash(fingerprint(nn.Linear(3, 2), _Task(), TrainConfig(steps=10)))
+    for other in (fingerprint(nn.Linear(3, 4), _Task(), TrainConfig(steps=10)),       # architecture
+                  fingerprint(nn.Linear(3, 2), _Task(0.3), TrainConfig(steps=10)),    # the task's data
+                  fingerprint(nn.Linear(3, 2), _Task(), TrainConfig(steps=10, lr=0.5))):  # optimisation
+        assert config_hash(other) != config_hash(base)
+    same = fingerprint(nn.Linear(3, 2), _Task(), TrainConfig(steps=10, eval_every=2, checkpoint_every=5))
+    assert config_hash(same) == config_hash(base)
+
+
+def _save(folder, identity, step):
+    save_checkpoint(folder / "checkpoint.pt", {"step": step, "provenance": make_provenance(identity)})
+
+
+@pytest.mark.parametrize("saved_step, kind", [(10, "finished"), (4, "interrupted")])
+def test_inspect_finished_and_interrupted(tmp_path, saved_step, kind):
+    _save(tmp_path, Cfg(), saved_step)
+    status = inspect(tmp_path, Cfg(), steps=10)
+    assert status.kind == kind and status.step == saved_step and status.resumable
+    assert status.state["step"] == saved_step
+
+
+def test_inspect_missing_unreadable_stale(tmp_path):
+    assert inspect(tmp_path, Cfg(), 10).kind == "missing"
+    _save(tmp_path, Cfg(width=16), 10)
+    stale = inspect(tmp_path, Cfg(), 10)
+    assert stale.kind == "stale" and not stale.resumable and "other settings" in stale.reason
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    bad = inspect(tmp_path, Cfg(), 10)
+    assert bad.kind == "unreadable" and not bad.resumable

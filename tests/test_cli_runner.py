@@ -7,7 +7,7 @@ import json
 import pytest
 
 from course_lib.__main__ import main
-from course_lib.notebook_runner import notebook_paths, run_notebooks
+from course_lib.tooling.notebook_runner import notebook_paths, run_notebooks
 
 
 def test_env_command(capsys):

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-WORKER = Path(__file__).with_name("ddp_worker.py")
-CONTRASTIVE_WORKER = Path(__file__).with_name("ddp_contrastive_worker.py")
-GAN_WORKER = Path(__file__).with_name("ddp_gan_worker.py")
+HELPERS = Path(__file__).with_name("helpers")
+WORKER = HELPERS / "ddp_lm_worker.py"
+CONTRASTIVE_WORKER = HELPERS / "ddp_contrastive_worker.py"
+GAN_WORKER = HELPERS / "ddp_gan_worker.py"
 TORCHRUN_2 = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
 def _run(args, out, tmp_path, worker=WORKER, extra=()):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HELPERS.parents[1])}
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
     proc = subprocess.run([sys.executable, *args, str(worker), str(out), *extra], env=env, cwd=tmp_path,
@@ -57,7 +58,7 @@ def _ranks(out):
 
 
 @pytest.mark.slow
-def test_gan_manual_step_under_ddp(tmp_path):
+def test_gan_own_step_under_ddp(tmp_path):
     """The GAN's own two-optimizer step syncs its gradients: 2 processes follow 1 process and stay identical;
     without the sync the copies drift apart."""
     _run([], tmp_path / "one", tmp_path, GAN_WORKER)
@@ -77,7 +78,7 @@ def test_gan_manual_step_under_ddp(tmp_path):
 @pytest.mark.slow
 def test_each_process_draws_its_own_randomness(tmp_path):
     """Augmentations and masks differ between processes (seed + rank); rank 0 draws what one process draws."""
-    worker = Path(__file__).with_name("ddp_rng_worker.py")
+    worker = HELPERS / "ddp_rng_worker.py"
     _run([], tmp_path / "one", tmp_path, worker)
     _run(TORCHRUN_2, tmp_path / "two", tmp_path, worker)
     single = json.loads(Path(f"{tmp_path / 'one'}.rank0").read_text())

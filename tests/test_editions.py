@@ -12,8 +12,8 @@ import re
 import nbformat
 import pytest
 
-from course_lib import editions as E
-from course_lib.notebook_runner import notebook_paths
+from course_lib.tooling import editions as E
+from course_lib.tooling.notebook_runner import notebook_paths
 
 NOTEBOOKS = notebook_paths()
 # What an exercise cell may use without defining it (the notebooks' own import cells provide these).

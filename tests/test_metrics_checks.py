@@ -11,8 +11,9 @@ import torch
 
 matplotlib.use("Agg")
 
-from course_lib import metrics, viz
-from course_lib.checks import CheckFailed, check_close, check_true
+from course_lib import metrics
+from course_lib.notebook import viz
+from course_lib.notebook.checks import CheckFailed, check_close, check_true
 from course_lib.exercises.base import ExerciseWrong, run_checker
 
 

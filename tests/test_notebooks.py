@@ -8,7 +8,7 @@ import re
 import nbformat
 import pytest
 
-from course_lib.notebook_runner import LOCK_FILE, NOTEBOOK_DIR, code_hash, notebook_paths
+from course_lib.tooling.notebook_runner import LOCK_FILE, NOTEBOOK_DIR, code_hash, notebook_paths
 
 NOTEBOOKS = notebook_paths()
 # a drive letter must start a word: "C:\Users" is a path, "SYRACUSE:\n" in a printed repr is not
@@ -31,11 +31,17 @@ def test_first_code_cell_reports_environment(path):
     assert "print_environment(" in first.source and "resolve_profile(" in first.source
 
 
-def test_absolute_path_pattern():
+def test_hygiene_guards_catch_what_they_guard():
+    """The path pattern and the code hash used above: each fires on the fault and not on look-alikes."""
     assert ABSOLUTE_PATH.search(json.dumps("saved to C:\\Users\\me\\run"))
     assert ABSOLUTE_PATH.search(json.dumps("see /home/ada/course")) and ABSOLUTE_PATH.search("/tmp/x")
     assert not ABSOLUTE_PATH.search(json.dumps("'ANTIPHOLUS OF SYRACUSE:\\nThe duke'"))
     assert not ABSOLUTE_PATH.search(json.dumps("runs/rnn_lm-class/checkpoint.pt"))
+    nb = _read(NOTEBOOKS[0])
+    before = code_hash(nb)
+    next(c for c in nb.cells if c.cell_type == "code").source += "\n# edited"
+    assert code_hash(nb) != before
+    assert NOTEBOOK_DIR.name == "notebooks"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -73,11 +79,3 @@ def test_checked_cells_print_only_stable_lines(path):
             lines = [line for line in text.splitlines() if line]
             assert lines and all(line.startswith("PASS ") for line in lines), (path.name, text)
             assert not any(o.output_type != "stream" for o in cell.outputs), "checked cells print text only"
-
-
-def test_code_hash_changes_with_code():
-    nb = _read(NOTEBOOKS[0])
-    before = code_hash(nb)
-    next(c for c in nb.cells if c.cell_type == "code").source += "\n# edited"
-    assert code_hash(nb) != before
-    assert NOTEBOOK_DIR.name == "notebooks"

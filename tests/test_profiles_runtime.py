@@ -8,16 +8,24 @@ from typing import ClassVar
 import pytest
 import torch
 
-from course_lib.profiles import PROFILES, for_profile, resolve_profile
+from course_lib.profiles import PROFILES, for_profile, override, resolve_profile
 from course_lib.runtime import autocast, environment_report, pick_device, seed_everything
+
+
+@dataclass(frozen=True)
+class Model:
+    width: int = 8
+    depth: int = 2
 
 
 @dataclass(frozen=True)
 class Cfg:
     profile: str = "class"
+    model: Model = Model()
     steps: int = 100
-    width: int = 8
-    PROFILES: ClassVar[dict] = {"smoke": {"steps": 5}, "class": {"steps": 100}, "full": {"steps": 1000, "width": 64}}
+
+    PROFILES: ClassVar[dict] = {"smoke": {"steps": 5, "model.depth": 1}, "class": {},
+                                "full": {"steps": 1000, "model.width": 64}}
 
 
 def test_resolution_order(monkeypatch):
@@ -37,12 +45,25 @@ def test_unknown_profile_lists_valid_ones(monkeypatch):
         resolve_profile()
 
 
-def test_for_profile_sizes_and_overrides():
-    assert for_profile(Cfg, "smoke") == Cfg(profile="smoke", steps=5)
-    assert for_profile(Cfg, "full").width == 64
-    assert for_profile(Cfg, "smoke", steps=9, width=None).steps == 9
-    with pytest.raises(TypeError, match="no field"):
-        for_profile(Cfg, "smoke", depth=3)
+def test_for_profile_sizes_and_nested_overrides():
+    assert for_profile(Cfg, "class") == Cfg()
+    assert for_profile(Cfg, "smoke") == Cfg(profile="smoke", model=Model(depth=1), steps=5)
+    assert for_profile(Cfg, "full").model == Model(width=64)
+    tuned = for_profile(Cfg, "smoke", {"steps": 9, "model.width": None, "model.depth": 4})
+    assert tuned.steps == 9 and tuned.model == Model(width=8, depth=4)
+    with pytest.raises(TypeError, match="no field 'depth'"):
+        for_profile(Cfg, "smoke", {"depth": 3})
+    with pytest.raises(TypeError, match="Model has no field 'heads'"):
+        override(Cfg(), {"model.heads": 3})
+
+
+def test_every_chapter_config_default_is_the_class_profile():
+    from course_lib.chapters.registry import CHAPTERS
+    for chapter in CHAPTERS.values():
+        assert for_profile(chapter.Config, "class") == chapter.Config(), chapter.name
+        assert chapter.Config.PROFILES["class"] == {}, chapter.name
+        for profile in ("smoke", "full"):
+            assert for_profile(chapter.Config, profile).profile == profile
 
 
 def test_device_choice(monkeypatch):

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.train import TrainConfig, fit, shard_batch, warmup_cosine
+from course_lib.distributed import shard_batch
+from course_lib.train import TrainConfig, fit, fit_or_load, load_finished, warmup_cosine
 
 from regression_task import RegressionTask
 
@@ -63,7 +64,7 @@ def _interrupted_run(out, cfg, stop_after):
 
     stop_cfg = TrainConfig(**{**cfg.__dict__, "checkpoint_every": stop_after})
     with pytest.raises(_Stop):
-        fit(_model(), Interrupting(), stop_cfg, out_dir=out, progress=False, run_config=cfg)
+        fit(_model(), Interrupting(), stop_cfg, out_dir=out, progress=False)
 
 
 def test_resume_is_exact(tmp_path):
@@ -152,8 +153,8 @@ def test_lr_follows_schedule_in_history():
     assert lrs[0] == pytest.approx(0.0025) and lrs[3] == pytest.approx(0.01) and lrs[-1] < lrs[4]
 
 
-@pytest.mark.parametrize("bad", [dict(steps=0), dict(steps=5, lr=0), dict(steps=5, warmup_steps=6),
-                                 dict(steps=5, grad_clip=0)])
+@pytest.mark.parametrize("bad", [dict(steps=0), dict(steps=5, lr=0), dict(steps=5, warmup_steps=-1),
+                                 dict(steps=5, grad_clip=0), dict(steps=5, lr=float("nan"))])
 def test_bad_config_is_rejected(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)
@@ -172,23 +173,24 @@ def test_on_step_hook_sees_every_step():
     assert seen == list(range(1, 8))
 
 
-def test_compiled_training_matches_eager(tmp_path, monkeypatch, one_thread):
-    """$COURSE_COMPILE routes the step through torch.compile (aot_eager: traced, no C++ compiler
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tmp_path, one_thread):
+    """compile_backend routes the step through torch.compile (aot_eager: traced, no C++ compiler
     needed) with the same numbers as eager, and the checkpoint keeps the plain module's keys."""
+    from course_lib.chapters.char_lm import CharData
+    from course_lib.chapters.transformer_lm import WindowLMTask
     from course_lib.models.transformer import TransformerConfig, TransformerLM
-    from course_lib.tasks.transformer_lm import WindowLMTask
 
     ids = torch.randint(0, 20, (2_000,), generator=torch.Generator().manual_seed(0))
-    task = WindowLMTask(ids, ids[:300], batch_size=4, seq_len=16)
+    task = WindowLMTask(ids, ids[:300], CharData(batch_size=4, seq_len=16))
 
-    def run(out):
+    def run(out, backend=None):
         torch.manual_seed(0)
         model = TransformerLM(TransformerConfig(vocab_size=20, max_len=16, d_model=16, n_heads=2, n_layers=1))
-        return fit(model, task, TrainConfig(steps=4, lr=1e-2), progress=False, out_dir=out)
+        return fit(model, task, TrainConfig(steps=4, lr=1e-2), progress=False, out_dir=out, compile_backend=backend)
 
     eager = run(tmp_path / "eager")
-    monkeypatch.setenv("COURSE_COMPILE", "aot_eager")
-    compiled = run(tmp_path / "compiled")
+    compiled = run(tmp_path / "compiled", "aot_eager")
     losses = lambda r: [x["loss"] for x in r.history["train"]]  # noqa: E731
     assert losses(compiled) == pytest.approx(losses(eager), rel=1e-5, abs=1e-6)
     from course_lib.checkpoints import load_checkpoint
@@ -206,7 +208,61 @@ def test_compile_backend_choice(value, expected, monkeypatch):
 
 def test_unknown_compile_backend_names_the_valid_ones(monkeypatch):
     from course_lib.runtime import compile_backend
-    monkeypatch.setenv("COURSE_COMPILE", "turbo")
     with pytest.raises(ValueError, match="unknown torch.compile backend 'turbo'.*inductor"):
-        fit(_model(), RegressionTask(), TrainConfig(steps=1), progress=False)
+        fit(_model(), RegressionTask(), TrainConfig(steps=1), progress=False, compile_backend="turbo")
+    monkeypatch.setenv("COURSE_COMPILE", "aot_eager")       # the loop itself never reads the environment
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=1), progress=False)
+    assert result.steps == 1
     assert compile_backend("eager") == "eager"
+
+
+def test_warmup_longer_than_the_run_warms_up_over_all_of_it():
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=4, lr=0.01, warmup_steps=100), progress=False)
+    assert [r["lr"] for r in result.history["train"]] == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
+
+
+def test_fit_or_load_trains_then_loads_then_resumes(tmp_path):
+    cfg = TrainConfig(steps=12, lr=1e-2)
+    first, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
+    assert how.startswith("trained") and not first.loaded
+    again, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
+    assert again.loaded and how.startswith("loaded") and again.final == pytest.approx(first.final)
+    assert again.history == first.history
+    longer = TrainConfig(steps=12, lr=2e-2)                   # other settings: the checkpoint is stale
+    result, status = load_finished(_model(), RegressionTask(), longer, tmp_path)
+    assert result is None and status.kind == "stale"
+    retrained, how = fit_or_load(_model(), RegressionTask(), longer, tmp_path, progress=False)
+    assert not retrained.loaded and "other settings" in how
+
+
+def test_fit_or_load_resumes_an_interrupted_run_to_the_same_result(tmp_path):
+    cfg = TrainConfig(steps=20, lr=1e-2, checkpoint_every=10)
+    straight = fit(_model(), RegressionTask(), cfg, progress=False)
+    _interrupted_run(tmp_path, cfg, stop_after=10)
+    result, status = load_finished(_model(), RegressionTask(), cfg, tmp_path)
+    assert result is None and status.kind == "interrupted" and status.step == 10
+    resumed, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
+    assert "stopped at step 10" in how and resumed.final == straight.final
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")  # 'first' never steps
+def test_task_that_owns_its_step_gets_the_optimizers():
+    class TwoOptimizers(RegressionTask):
+        def optimizers(self, model, cfg, device):
+            return {"first": torch.optim.SGD(model[0].parameters(), lr=cfg.lr),
+                    "last": torch.optim.SGD(model[2].parameters(), lr=cfg.lr)}
+
+        def train_step(self, model, batch, tools):
+            loss = self.loss(model, batch)
+            for opt in tools.optimizers.values():
+                opt.zero_grad()
+            loss.backward()
+            tools.sync(model.parameters())
+            tools.optimizers["last"].step()                  # only the last layer learns
+            return {"loss": loss.detach()}
+
+    model = _model()
+    first_layer = model[0].weight.detach().clone()
+    result = fit(model, TwoOptimizers(), TrainConfig(steps=20, lr=1e-2), progress=False)
+    assert torch.equal(model[0].weight, first_layer)
+    assert result.history["train"][-1]["loss"] < result.history["train"][0]["loss"]

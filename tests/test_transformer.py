@@ -79,8 +79,24 @@ def test_input_validation():
         enc(torch.ones(1, 13, dtype=torch.long))
     with pytest.raises(ValueError, match="token ids"):
         enc(torch.full((1, 4), 20, dtype=torch.long))
+    with pytest.raises(ValueError, match="token ids"):
+        enc(torch.full((1, 4), -1, dtype=torch.long))
     with pytest.raises(ValueError, match="pad_mask"):
         enc(_ids(), torch.ones(3, 10))
+
+
+def test_id_range_check_makes_no_device_sync_off_the_cpu_or_under_compile():
+    # the range check reads ids back to Python (int(ids.min())): a device sync and a graph break
+    # on every forward. On the meta device any such read-back raises, so a forward that runs there
+    # with out-of-range ids proves the check (and any other read-back) is skipped off the CPU.
+    meta = TransformerEncoder(CFG).to("meta")
+    h = meta(torch.full((2, 4), 20, dtype=torch.long, device="meta"))
+    assert h.shape == (2, 4, 32) and h.device.type == "meta"
+    # under torch.compile the check is skipped even for CPU ids: fullgraph=True fails on a graph break
+    torch.manual_seed(0)
+    enc = TransformerEncoder(CFG).eval()
+    ids = _ids()
+    torch.testing.assert_close(torch.compile(enc, backend="eager", fullgraph=True)(ids), enc(ids))
 
 
 def test_lm_tied_causal_and_overfits_one_batch(one_thread):

@@ -3,4 +3,4 @@
 Everything is read from installed packages and cached under ``data/`` (see ``cache``).
 """
 
-__all__ = ["cache", "text", "images"]
+__all__ = ["cache", "text", "images", "budgets"]

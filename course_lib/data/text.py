@@ -22,11 +22,14 @@ from .cache import cached_file, digest_files, digest_text
 
 __all__ = [
     "Speech", "Play", "GENRES", "plays_folder", "load_plays", "split_by_play",
-    "plays_to_text", "CharVocab", "SPECIAL_TOKENS", "train_subword_tokenizer",
+    "plays_to_text", "CharVocab", "SPECIAL_TOKENS", "PAD", "UNK", "CLS", "SEP", "MASK", "N_SPECIAL",
+    "train_subword_tokenizer",
 ]
 
 GENRES = ("comedies", "histories", "problems", "roman", "romances", "tragedies")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+PAD, UNK, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))   # their ids: the subword tokenizer adds them first
+N_SPECIAL = len(SPECIAL_TOKENS)                          # ordinary tokens have ids >= N_SPECIAL
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..data.text import CLS, MASK, N_SPECIAL, PAD, SEP
 from .base import ExerciseWrong, Verdict, run_checker
 
 __all__ = ["check_mask_tokens", "check_masked_loss"]
@@ -26,11 +27,11 @@ def _mask_inputs() -> torch.Tensor:
     """(200, 128) rows: [CLS] tokens [SEP] [PAD]..., lengths 40..128."""
     g = torch.Generator().manual_seed(0)
     B, T = 200, 128
-    ids = torch.randint(5, _V, (B, T), generator=g)
+    ids = torch.randint(N_SPECIAL, _V, (B, T), generator=g)
     lengths = torch.randint(40, T + 1, (B,), generator=g)
     for b, n in enumerate(lengths.tolist()):
-        ids[b, 0], ids[b, n - 1] = 2, 3
-        ids[b, n:] = 0
+        ids[b, 0], ids[b, n - 1] = CLS, SEP
+        ids[b, n:] = PAD
     return ids
 
 
@@ -48,7 +49,7 @@ def _mask_check(fn: Callable) -> None:
         if not isinstance(t, torch.Tensor) or t.shape != ids.shape or t.dtype != torch.long:
             raise ExerciseWrong(f"{name} should be an int64 tensor of shape {tuple(ids.shape)}, got "
                                 f"{getattr(t, 'dtype', type(t).__name__)} {tuple(getattr(t, 'shape', ()))}")
-    special = ids < 5
+    special = ids < N_SPECIAL
     selected = targets != -100
     if bool((selected & (targets != ids)).any()):
         raise ExerciseWrong("targets must hold the ORIGINAL token id at selected positions (not the [MASK] id "
@@ -60,7 +61,7 @@ def _mask_check(fn: Callable) -> None:
     if rate > 0.9:
         raise ExerciseWrong("every real position has a target: targets must be -100 at unselected positions "
                             "(the loss is over the selected 15% only)")
-    if bool((selected & (ids == 0)).any()):
+    if bool((selected & (ids == PAD)).any()):
         raise ExerciseWrong("padding ([PAD], id 0) was selected: only real tokens (id >= 5) may be masked; "
                             "predicting padding is trivial and wastes the loss")
     if bool((selected & special).any()):
@@ -70,7 +71,7 @@ def _mask_check(fn: Callable) -> None:
         raise ExerciseWrong(_rate_msg("selected share of real tokens", rate, 0.15, n_real))
     n_sel = int(selected.sum())
     sel_in = inputs[selected]
-    frac_mask = float((sel_in == 4).float().mean())
+    frac_mask = float((sel_in == MASK).float().mean())
     frac_same = float((sel_in == ids[selected]).float().mean())
     frac_random = 1.0 - frac_mask - frac_same
     if frac_mask > 0.97:
@@ -82,11 +83,11 @@ def _mask_check(fn: Callable) -> None:
         raise ExerciseWrong(_rate_msg("selected tokens left unchanged", frac_same, 0.1, n_sel))
     if abs(frac_random - 0.1) > 0.035:
         raise ExerciseWrong(_rate_msg("selected tokens replaced by a random token", frac_random, 0.1, n_sel))
-    replaced = sel_in[(sel_in != 4) & (sel_in != ids[selected])]
-    if bool((replaced < 5).any()) or bool((replaced >= _V).any()):
+    replaced = sel_in[(sel_in != MASK) & (sel_in != ids[selected])]
+    if bool((replaced < N_SPECIAL).any()) or bool((replaced >= _V).any()):
         raise ExerciseWrong(f"random replacements must be ordinary tokens in [5, vocab_size={_V}); got ids "
-                            f"{sorted(set(replaced[(replaced < 5) | (replaced >= _V)].tolist()))[:5]}")
-    if len(replaced) and len(torch.unique(replaced)) < 0.5 * min(len(replaced), _V - 5):
+                            f"{sorted(set(replaced[(replaced < N_SPECIAL) | (replaced >= _V)].tolist()))[:5]}")
+    if len(replaced) and len(torch.unique(replaced)) < 0.5 * min(len(replaced), _V - N_SPECIAL):
         raise ExerciseWrong("the random replacements are not spread over the vocabulary: draw each uniformly "
                             "from [5, vocab_size)")
     again = fn(ids.clone(), _V, torch.Generator().manual_seed(1))

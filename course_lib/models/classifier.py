@@ -3,15 +3,18 @@
 FID (Heusel et al., 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a
 Local Nash Equilibrium") compares generated and real images in the penultimate features
 of a trained classifier. ImageNet's Inception is the wrong judge for 28x28 digits, so
-notebook 03 trains this small CNN on MNIST-5k and uses :meth:`DigitClassifier.features`
-(B, D) for the Fréchet distance and its logits to label samples (mode collapse shows
-as missing classes). Inputs are images in [-1, 1], the same range as the generator.
+notebook 03 trains this small CNN on MNIST-5k (:mod:`course_lib.chapters.gan.judge`) and
+uses :meth:`DigitClassifier.features` (B, D) for the Fréchet distance and its logits to
+label samples (mode collapse shows as missing classes). Inputs are images in [-1, 1], the
+same range as the generator.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ..batching import map_batches
 
 __all__ = ["DigitClassifier", "predict_in_batches"]
 
@@ -41,19 +44,10 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-@torch.no_grad()
 def predict_in_batches(model: DigitClassifier, images: torch.Tensor, batch_size: int = 500
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features (N, D), logits (N, 10)) on CPU for ``images`` (N, 1, 28, 28), in eval mode."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    feats, logits = [], []
-    try:
-        for start in range(0, len(images), batch_size):
-            f = model.features(images[start:start + batch_size].to(device)).float()
-            feats.append(f.cpu())
-            logits.append(model.head(f).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(feats), torch.cat(logits)
+    """(features (N, D), logits (N, 10)) float32 on CPU for ``images`` (N, 1, 28, 28), in eval mode."""
+    def features_and_logits(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = model.features(x)
+        return f, model.head(f)
+    return map_batches(model, features_and_logits, images, batch_size)

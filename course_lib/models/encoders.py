@@ -7,7 +7,7 @@ the contrastive loss is computed. Downstream tasks (linear probe, kNN) use h, no
 the loss makes z invariant to the augmentations, which throws away information (digit
 position, stroke thickness) that g can discard but h keeps (SimCLR §4.2, Fig. 8).
 
-Used by notebook 04 (and ``course_lib.tasks.contrastive``). Images are (B, 1, H, W).
+Used by notebook 04 (and ``course_lib.chapters.contrastive``). Images are (B, 1, H, W).
 """
 
 from __future__ import annotations

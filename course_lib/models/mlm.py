@@ -11,7 +11,7 @@ An encoder returns hidden states (B, T, D), not logits: a task needs a head.
   (position 0; BERT §3, "the final hidden state corresponding to this token is used
   as the aggregate sequence representation"), or on the mean over real tokens.
 
-Used by notebook 02 and ``course_lib.tasks.mlm``.
+Used by notebook 02 and ``course_lib.chapters.mlm``.
 """
 
 from __future__ import annotations

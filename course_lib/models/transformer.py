@@ -8,6 +8,9 @@ Block (Vaswani et al. 2017 with the pre-LayerNorm arrangement of Xiong et al. 20
 The encoder adds learned positions to token embeddings, runs the blocks and a final
 LayerNorm. Attention goes through the SDPA fast path (:func:`course_lib.attention.attend`);
 ``attention_maps`` re-runs it through the from-scratch path to return the weights.
+Token ids are range-checked (a readable ``ValueError``) only when they are on the CPU and
+not under ``torch.compile``: the check reads the ids back to Python, which would stall an
+accelerator and break a compiled graph on every forward pass.
 
 Used by notebooks 01 (toy routing task), 02 (masked LM, bidirectional) and
 05 (causal Transformer LM).
@@ -107,9 +110,7 @@ class TransformerEncoder(nn.Module):
         B, T = ids.shape
         if T > self.cfg.max_len:
             raise ValueError(f"sequence length {T} exceeds max_len={self.cfg.max_len}")
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.cfg.vocab_size):
-            raise ValueError(f"token ids must be in [0, {self.cfg.vocab_size}), got range "
-                             f"[{int(ids.min())}, {int(ids.max())}]")
+        self._check_id_range(ids)
         if pad_mask is None:
             return None, self.cfg.causal                         # fused causal kernel when possible
         if pad_mask.shape != (B, T) or pad_mask.dtype != torch.bool:
@@ -119,6 +120,19 @@ class TransformerEncoder(nn.Module):
         if self.cfg.causal:
             mask = mask & causal_mask(T, ids.device)             # (B, 1, T, T)
         return mask, False
+
+    def _check_id_range(self, ids: torch.Tensor) -> None:
+        """A readable error for out-of-range ids, for CPU inputs outside ``torch.compile`` only.
+
+        Reading ``ids.min()`` / ``ids.max()`` back to Python waits for the device and breaks a
+        compiled graph, so on an accelerator (or while compiling) the embedding lookup reports a
+        bad id instead (a device-side assert on CUDA).
+        """
+        if ids.device.type != "cpu" or torch.compiler.is_compiling() or not ids.numel():
+            return
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= self.cfg.vocab_size:
+            raise ValueError(f"token ids must be in [0, {self.cfg.vocab_size}), got range [{lo}, {hi}]")
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.drop(self.pos(self.tok_emb(ids)))            # (B, T, D)

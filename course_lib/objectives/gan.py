@@ -14,7 +14,7 @@ Goodfellow et al. (2014), "Generative Adversarial Nets", eq. 1:
 
 All functions take logits and use log-sigmoid/softplus identities
 (log sigmoid(l) = -softplus(-l), log(1 - sigmoid(l)) = -softplus(l)), so they stay finite for
-any logit. Used by notebook 03 and :mod:`course_lib.tasks.gan`.
+any logit. Used by notebook 03 and :mod:`course_lib.chapters.gan`.
 """
 
 from __future__ import annotations

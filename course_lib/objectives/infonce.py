@@ -14,7 +14,7 @@ log(2B - 1) - L is a lower bound on the mutual information between views.
 It is NOT a triplet loss (one negative, a margin) and NOT an MSE between views (no
 negatives at all, so collapse to a constant is a minimum).
 
-Used by notebook 04 and ``course_lib.tasks.contrastive``.
+Used by notebook 04 and ``course_lib.chapters.contrastive``.
 """
 
 from __future__ import annotations

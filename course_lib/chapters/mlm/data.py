@@ -1,0 +1,143 @@
+"""Notebook 02's data: Shakespeare's speeches as WordPiece rows, and a real label, verse or prose.
+
+Pre-training rows pack whole speeches of the training plays as ``[CLS] s1 [SEP] s2 [SEP]
+... [PAD]`` (BERT's input format, Devlin et al. 2019 §3). The fine-tuning label is read
+from the source: in the plays a verse line starts with a capital letter, wrapped prose
+lines usually start lower-case. The models read each speech lower-cased with line breaks
+replaced by spaces, so the label's own cue is hidden. Test speeches (balanced verse/prose)
+come from the validation plays.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from ...data import text as text_data
+from ...data.text import CLS, PAD, SEP
+from .config import Config
+
+__all__ = ["speech_text", "verse_or_prose", "pack_sequences", "encode_texts", "Labelled", "MLMData",
+           "labelled_split", "prepare_data"]
+
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+def speech_text(speech: text_data.Speech) -> str:
+    """What the models read: the lines joined by spaces, lower-cased (no line breaks, no capitals)."""
+    return " ".join(speech.lines).lower()
+
+
+def verse_or_prose(speech: text_data.Speech, min_lines: int = 3, min_words: int = 20) -> str | None:
+    """'verse', 'prose' or None (too short / ambiguous), from the source's line structure.
+
+    Verse: every line after the first starts with a capital letter. Prose: at least 30%
+    of them start lower-case (a wrapped line). In between: ambiguous, left out.
+    """
+    if len(speech.lines) < min_lines or speech.n_words < min_words:
+        return None
+    starts = [_LETTER.search(line) for line in speech.lines[1:]]
+    lower = sum(1 for m in starts if m is not None and m.group().islower()) / len(starts)
+    return "verse" if lower == 0 else "prose" if lower >= 0.3 else None
+
+
+def pack_sequences(token_lists: Sequence[Sequence[int]], seq_len: int) -> torch.Tensor:
+    """Pack speeches into rows ``[CLS] s1 [SEP] s2 [SEP] ... [PAD]...`` -> (N, seq_len) int64.
+
+    A speech longer than ``seq_len - 2`` tokens is cut; a row is closed when the next
+    speech does not fit, and padded with [PAD].
+    """
+    rows, cur = [], [CLS]
+    for toks in token_lists:
+        toks = list(toks)[: seq_len - 2]
+        if not toks:
+            continue
+        if len(cur) + len(toks) + 1 > seq_len:
+            rows.append(cur + [PAD] * (seq_len - len(cur)))
+            cur = [CLS]
+        cur += toks + [SEP]
+    if len(cur) > 1:
+        rows.append(cur + [PAD] * (seq_len - len(cur)))
+    return torch.tensor(rows, dtype=torch.long).view(-1, seq_len)
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str], seq_len: int) -> torch.Tensor:
+    """One row per text: ``[CLS] tokens [SEP] [PAD]...`` (cut to ``seq_len``) -> (N, seq_len) int64."""
+    out = torch.full((len(texts), seq_len), PAD, dtype=torch.long)
+    for i, enc in enumerate(tokenizer.encode_batch(list(texts))):
+        ids = [CLS, *enc.ids[: seq_len - 2], SEP]
+        out[i, : len(ids)] = torch.tensor(ids)
+    return out
+
+
+@dataclass
+class Labelled:
+    """Classification data: ids (N, T) int64, labels (N,) int64 (0 verse, 1 prose), texts."""
+
+    ids: torch.Tensor
+    labels: torch.Tensor
+    texts: list[str]
+
+    def subset(self, idx: torch.Tensor) -> "Labelled":
+        return Labelled(self.ids[idx], self.labels[idx], [self.texts[int(i)] for i in idx])
+
+
+@dataclass
+class MLMData:
+    """Everything the chapter reads: tokenizer, packed MLM rows, and the verse/prose split."""
+
+    tokenizer: Any
+    train_plays: list
+    val_plays: list
+    train_seqs: torch.Tensor          # (N, seq_len)
+    val_seqs: torch.Tensor            # (M, seq_len)
+    train_labelled: Labelled          # speeches of training plays with a verse/prose label
+    test_labelled: Labelled           # balanced verse/prose speeches of validation plays
+
+
+def labelled_split(plays: Sequence[text_data.Play]) -> tuple[list[str], list[int]]:
+    """(texts, labels) of the speeches of ``plays`` that have a verse(0)/prose(1) label."""
+    texts, labels = [], []
+    for play in plays:
+        for s in play.speeches:
+            lab = verse_or_prose(s)
+            if lab is not None:
+                texts.append(speech_text(s))
+                labels.append(int(lab == "prose"))
+    return texts, labels
+
+
+_DATA: dict[tuple, MLMData] = {}
+
+
+def prepare_data(cfg: Config) -> MLMData:
+    """Plays split by play; tokenizer trained on training plays only; packed rows; labelled speeches.
+
+    Kept in memory per (vocab_size, seq_len, ft_seq_len, seed), so re-running a cell is quick.
+    """
+    key = (cfg.data.vocab_size, cfg.data.seq_len, cfg.data.ft_seq_len, cfg.train.seed)
+    if key not in _DATA:
+        _DATA[key] = _prepare_data(*key)
+    return _DATA[key]
+
+
+def _prepare_data(vocab_size: int, seq_len: int, ft_seq_len: int, seed: int) -> MLMData:
+    train_plays, val_plays = text_data.split_by_play(text_data.load_plays())
+    train_texts = [speech_text(s) for p in train_plays for s in p.speeches]
+    tokenizer = text_data.train_subword_tokenizer(train_texts, vocab_size)
+    val_texts = [speech_text(s) for p in val_plays for s in p.speeches]
+    train_seqs = pack_sequences([e.ids for e in tokenizer.encode_batch(train_texts)], seq_len)
+    val_seqs = pack_sequences([e.ids for e in tokenizer.encode_batch(val_texts)], seq_len)
+    tr_texts, tr_labels = labelled_split(train_plays)
+    te_texts, te_labels = labelled_split(val_plays)
+    labels = torch.tensor(te_labels)
+    g = torch.Generator().manual_seed(seed)                      # balance the test set: all prose, as many verse
+    prose, verse = torch.nonzero(labels == 1).flatten(), torch.nonzero(labels == 0).flatten()
+    verse = verse[torch.randperm(len(verse), generator=g)[: len(prose)]]
+    keep = torch.cat([prose, verse]).sort().values
+    test = Labelled(encode_texts(tokenizer, te_texts, ft_seq_len), labels, te_texts).subset(keep)
+    train = Labelled(encode_texts(tokenizer, tr_texts, ft_seq_len), torch.tensor(tr_labels), tr_texts)
+    return MLMData(tokenizer, train_plays, val_plays, train_seqs, val_seqs, train, test)

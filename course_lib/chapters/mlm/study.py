@@ -1,0 +1,167 @@
+"""Notebook 02's question: does masked-LM pre-training help when labels are few?
+
+Verse or prose (:mod:`.data`), at several label budgets, four ways: (a) the pre-trained
+encoder fine-tuned, its head first fitted as a linear probe ("LP-FT", Kumar et al. 2022),
+(b) the same architecture from scratch, (c) a linear probe on frozen pre-trained
+features and (d) TF-IDF logistic regression. Each budget is drawn half verse, half
+prose, nested across budgets for one draw (:func:`course_lib.data.budgets.budget_indices`),
+and averaged over ``cfg.study.ft_repeats`` draws.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ... import metrics, runtime
+from ...batching import map_batches, random_rows
+from ...data.budgets import budget_indices
+from ...data.text import PAD
+from ...models.mlm import MaskedLM, SequenceClassifier, pool_hidden
+from ...train import Task, TrainConfig, fit
+from .config import Config, model_config
+from .data import Labelled, MLMData
+
+__all__ = ["METHODS", "ClassifyTask", "finetune", "features", "label_budget", "probe_at_budget", "frozen_probe",
+           "bow_baseline", "compare_label_budgets"]
+
+METHODS = ("pretrained_finetuned", "scratch", "frozen_probe", "bow_tfidf")
+
+
+class ClassifyTask(Task):
+    """Random labelled speeches (with replacement) -> cross-entropy; evaluates test accuracy."""
+
+    def __init__(self, train: Labelled, test: Labelled, batch_size: int, seed: int = 0):
+        if len(train.labels) < 2 or len(torch.unique(train.labels)) < 2:
+            raise ValueError("fine-tuning needs at least two labelled examples of two classes")
+        self.train, self.test, self.batch_size, self.seed = train, test, batch_size, seed
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        idx = random_rows(len(self.train.labels), self.batch_size, self.seed, step)
+        return {"ids": self.train.ids[idx], "y": self.train.labels[idx]}   # (B, T), (B,)
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        ids = batch["ids"]
+        return F.cross_entropy(model(ids, ids != PAD).float(), batch["y"])   # logits (B, C)
+
+    def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
+        preds = map_batches(model, lambda x: model(x, x != PAD).argmax(-1), self.test.ids)   # (N,)
+        return {"accuracy": metrics.accuracy(preds, self.test.labels)}
+
+    def signature(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "examples": len(self.train.labels)}
+
+
+def finetune(encoder_state: Mapping[str, torch.Tensor] | None, cfg: Config, train: Labelled, test: Labelled,
+             device: str | torch.device | None = None, seed: int = 0, progress: bool = False) -> float:
+    """Test accuracy of a classifier (pooled with ``cfg.study.ft_pool``) trained on ``train``; from scratch if no state.
+
+    With a pre-trained encoder the head is first fitted as a linear probe on the frozen features, then
+    everything is fine-tuned at the gentle ``ft_lr`` (LP-FT: a random head's large early gradients
+    would distort the pre-trained features, which hurts most with few labels). From scratch uses the
+    pre-training ``cfg.train.lr``: a fair chance to learn from nothing.
+    """
+    s = cfg.study
+    runtime.seed_everything(seed)
+    model = MaskedLM(model_config(cfg))
+    if encoder_state is not None:
+        model.load_state_dict(encoder_state)
+    clf = SequenceClassifier(model.encoder, n_classes=2, pool=s.ft_pool, dropout=0.1)
+    if encoder_state is not None and s.ft_probe_init:
+        _probe_init(clf, train, s.ft_pool)
+    lr = s.ft_lr if encoder_state is not None else cfg.train.lr
+    tc = TrainConfig(steps=s.ft_steps, lr=lr, warmup_steps=s.ft_steps // 10, weight_decay=0.01, seed=seed)
+    result = fit(clf, ClassifyTask(train, test, s.ft_batch, seed), tc, device=device, progress=progress,
+                 desc="fine-tune" if encoder_state is not None else "from scratch")
+    return result.final["accuracy"]
+
+
+def _probe_init(clf: SequenceClassifier, train: Labelled, pool: str) -> None:
+    """Set the 2-class head to a logistic regression fitted on the frozen pooled features."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = features(clf.encoder, train.ids, pool).double().numpy()
+    lr = LogisticRegression(C=1.0, max_iter=2000).fit(x, train.labels.numpy())
+    w = torch.as_tensor(lr.coef_[0], dtype=clf.classifier.weight.dtype)
+    with torch.no_grad():                           # logits (0, w.x + b): softmax = the fitted sigmoid
+        clf.classifier.weight.zero_()
+        clf.classifier.bias.zero_()
+        clf.classifier.weight[1] = w
+        clf.classifier.bias[1] = float(lr.intercept_[0])
+
+
+def features(encoder: nn.Module, ids: torch.Tensor, pool: str = "mean") -> torch.Tensor:
+    """Frozen pooled encoder features (N, D) on CPU for ids (N, T)."""
+    return map_batches(encoder, lambda x: pool_hidden(encoder(x, x != PAD), x != PAD, pool), ids)
+
+
+def label_budget(labels: torch.Tensor, budget: int, repeat: int, seed: int = 0) -> torch.Tensor:
+    """``budget`` training indices, half of each class; nested across budgets for one ``repeat``."""
+    return budget_indices(labels, budget // 2, torch.Generator().manual_seed(seed * 7919 + repeat))
+
+
+def probe_at_budget(encoder: nn.Module, data: MLMData, cfg: Config, budget: int, repeat: int = 0) -> float:
+    """Verse/prose linear-probe accuracy of frozen ``encoder`` features with ``budget`` labels."""
+    train, test, pool = data.train_labelled, data.test_labelled, cfg.study.probe_pool
+    idx = label_budget(train.labels, budget, repeat, cfg.train.seed)
+    return frozen_probe(features(encoder, train.ids[idx], pool), train.labels[idx],
+                        features(encoder, test.ids, pool), test.labels)
+
+
+def frozen_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor) -> float:
+    """Logistic regression on frozen features (:func:`course_lib.metrics.linear_probe`)."""
+    return metrics.linear_probe(train_x, train_y, test_x, test_y, C=1.0, max_iter=2000)
+
+
+def bow_baseline(train_texts: Sequence[str], train_y: torch.Tensor, test_texts: Sequence[str], test_y: torch.Tensor
+                 ) -> float:
+    """TF-IDF (sublinear tf) + logistic regression (C=10): the honest no-deep-learning baseline."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = TfidfVectorizer(sublinear_tf=True)
+    clf = LogisticRegression(C=10.0, max_iter=2000).fit(vec.fit_transform(train_texts), train_y.numpy())
+    return float(clf.score(vec.transform(test_texts), test_y.numpy()))
+
+
+def compare_label_budgets(pretrained: MaskedLM, data: MLMData, cfg: Config, device: str | torch.device | None = None,
+                          progress: bool = True, methods: Sequence[str] = METHODS) -> dict[str, Any]:
+    """Accuracy of (a)-(d) at each of ``cfg.study.ft_budgets``, averaged over ``ft_repeats`` label draws.
+
+    Returns {"budgets": [...], "accuracy": {method: [mean per budget]}, "runs": {method: [[per repeat]]},
+    "test_size": n, "majority": accuracy of always predicting the commoner test class}.
+    """
+    from tqdm.auto import tqdm
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise ValueError(f"unknown methods {sorted(unknown)}; expected some of {METHODS}")
+    s, seed0 = cfg.study, cfg.train.seed
+    state = {k: v.detach().cpu() for k, v in pretrained.state_dict().items()}
+    train, test = data.train_labelled, data.test_labelled
+    if "frozen_probe" in methods:
+        tr_feats = features(pretrained.encoder, train.ids, s.probe_pool)
+        te_feats = features(pretrained.encoder, test.ids, s.probe_pool)
+    runs: dict[str, list[list[float]]] = {m: [[] for _ in s.ft_budgets] for m in methods}
+    bar = tqdm(total=len(s.ft_budgets) * s.ft_repeats, desc="label budgets", disable=not progress)
+    for r in range(s.ft_repeats):
+        for b, budget in enumerate(s.ft_budgets):
+            idx = label_budget(train.labels, budget, r, seed0)
+            sub = train.subset(idx)
+            seed = seed0 + 100 * r + b
+            if "pretrained_finetuned" in methods:
+                runs["pretrained_finetuned"][b].append(finetune(state, cfg, sub, test, device, seed))
+            if "scratch" in methods:
+                runs["scratch"][b].append(finetune(None, cfg, sub, test, device, seed))
+            if "frozen_probe" in methods:
+                runs["frozen_probe"][b].append(frozen_probe(tr_feats[idx], sub.labels, te_feats, test.labels))
+            if "bow_tfidf" in methods:
+                runs["bow_tfidf"][b].append(bow_baseline(sub.texts, sub.labels, test.texts, test.labels))
+            bar.update(1)
+    bar.close()
+    majority = float(max(test.labels.float().mean(), 1 - test.labels.float().mean()))
+    return {"budgets": list(s.ft_budgets), "test_size": len(test.labels), "majority": majority,
+            "accuracy": {m: [float(np.mean(v)) for v in runs[m]] for m in methods}, "runs": runs}

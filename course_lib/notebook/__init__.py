@@ -1,0 +1,2 @@
+"""What the notebooks use around the ML core: plots and widgets (``viz``), PASS/FAIL checks with
+tolerances (``checks``) and the per-notebook results record (``report``)."""

@@ -1,0 +1,114 @@
+"""Headless execution of the course notebooks: the main job behind ``run-notebooks``.
+
+For each notebook (in course order) it executes a copy with ``COURSE_PROFILE``
+set, writes the executed ``.ipynb`` and an HTML page, and collects a summary row
+(notebook, profile, device, wall time, the key metrics the notebook reported via
+:func:`course_lib.notebook.report.record`, pass/fail) into ``summary.md`` and ``summary.json``.
+
+``inplace=True`` also writes outputs back into ``notebooks/`` and records the hash
+of each notebook's code cells in ``notebooks/outputs.lock.json``; a test compares
+those hashes with the notebooks, so committed outputs cannot silently go stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["NOTEBOOK_DIR", "LOCK_FILE", "notebook_paths", "code_hash", "run_notebooks"]
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+LOCK_FILE = NOTEBOOK_DIR / "outputs.lock.json"
+
+
+def notebook_paths(only: str | None = None) -> list[Path]:
+    """The course notebooks in order (``NN_name.ipynb``), optionally filtered by a substring."""
+    paths = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        paths = [p for p in paths if only in p.name]
+        if not paths:
+            raise ValueError(f"no notebook matches {only!r}; notebooks are: "
+                             f"{', '.join(p.name for p in sorted(NOTEBOOK_DIR.glob('[0-9][0-9]_*.ipynb')))}")
+    return paths
+
+
+def code_hash(nb) -> str:
+    """SHA-256 (16 hex digits) of a notebook's code cells, in order."""
+    h = hashlib.sha256()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            h.update(cell.source.encode())
+            h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _strip_volatile(nb) -> None:
+    """Remove execution timestamps so re-running does not churn the diff."""
+    for cell in nb.cells:
+        cell.get("metadata", {}).pop("execution", None)
+
+
+def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: str | os.PathLike = "artifacts/notebooks",
+                  inplace: bool = False, timeout: int = 1800) -> bool:
+    """Execute the notebooks; returns True when all pass. See the module docstring."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbconvert import HTMLExporter
+
+    from ..profiles import resolve_profile
+    from ..runtime import pick_device
+
+    profile = resolve_profile(profile)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lock: dict[str, dict] = {}
+    rows = []
+    for path in notebook_paths(only):
+        nb = nbformat.read(path, as_version=4)
+        metrics_file = Path(tempfile.mkstemp(suffix=".json")[1])
+        metrics_file.unlink()
+        env_before = dict(os.environ)
+        os.environ.update({"COURSE_PROFILE": profile, "COURSE_METRICS_FILE": str(metrics_file)})
+        t0 = time.perf_counter()
+        status, error = "pass", ""
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+        except (CellExecutionError, CellTimeoutError) as err:
+            lines = str(err).strip().splitlines()
+            status, error = "FAIL", (lines[-1] if isinstance(err, CellExecutionError) else lines[0])[:300]
+        finally:
+            os.environ.clear()
+            os.environ.update(env_before)
+        wall = time.perf_counter() - t0
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+        metrics_file.unlink(missing_ok=True)
+        _strip_volatile(nb)
+        nbformat.write(nb, out / path.name)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+        if inplace and status == "pass":
+            nbformat.write(nb, path)
+            lock[path.name] = {"code_sha256": code_hash(nb), "profile": profile,
+                               "device": str(pick_device()), "wall_s": round(wall, 1)}
+        row = {"notebook": path.name, "profile": profile, "device": str(pick_device()),
+               "wall_s": round(wall, 1), "metrics": metrics, "status": status, "error": error}
+        rows.append(row)
+        print(f"{status:4s}  {path.name:28s} {wall:7.1f} s  {json.dumps(metrics)}" + (f"\n      {error}" if error else ""),
+              flush=True)
+    if inplace:   # merge with the file as it is now, so concurrent runs of other notebooks are kept
+        current = json.loads(LOCK_FILE.read_text()) if LOCK_FILE.exists() else {}
+        LOCK_FILE.write_text(json.dumps({**current, **lock}, indent=2, sort_keys=True) + "\n")
+    (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = ["| notebook | profile | device | wall time (s) | key metrics | result |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        m = ", ".join(f"{k}={v}" for k, v in r["metrics"].items()) or "-"
+        lines.append(f"| {r['notebook']} | {r['profile']} | {r['device']} | {r['wall_s']} | {m} | {r['status']} |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}/summary.md, executed notebooks and HTML pages")
+    return all(r["status"] == "pass" for r in rows)
