@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import torch
+
+from .data.cache import atomic_write_bytes
 
 __all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "make_provenance", "git_commit",
            "CheckpointStatus", "inspect", "CHECKPOINT_NAME"]
@@ -98,21 +100,10 @@ def make_provenance(identity: Any, metrics: Mapping[str, float] | None = None) -
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     """Write ``state`` (tensors, numbers, strings, containers) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, **state}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

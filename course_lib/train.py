@@ -216,6 +216,33 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
 
 
+def _checkpoint(step: int, model: nn.Module, optimizers: Mapping[str, torch.optim.Optimizer],
+                schedulers: Mapping[str, Any], ranks: list[dict[str, Any]], history: dict[str, list],
+                identity: dict[str, Any]) -> dict[str, Any]:
+    """Everything an exact resume needs, with the run's fingerprint and provenance."""
+    return {"step": step, "model": model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+            "ranks": ranks, "history": history, "config": identity,
+            "provenance": checkpoints.make_provenance(identity, history["eval"][-1] if history["eval"] else {})}
+
+
+def _restore(status: checkpoints.CheckpointStatus, model: nn.Module, task: Task,
+             optimizers: Mapping[str, torch.optim.Optimizer], schedulers: Mapping[str, Any],
+             rank: int) -> tuple[dict[str, list], int]:
+    """Load a resumable checkpoint into the run's objects; return (history, step to continue from)."""
+    state = status.state
+    model.load_state_dict(state["model"])
+    for name, opt in optimizers.items():
+        opt.load_state_dict(state["optimizers"][name])
+    for name, sch in schedulers.items():
+        sch.load_state_dict(state["schedulers"][name])
+    per_rank = state["ranks"][rank] if rank < len(state["ranks"]) else state["ranks"][0]
+    task.load_state_dict(per_rank["task"])
+    _set_rng_state(per_rank["rng"])
+    return state["history"], status.step
+
+
 def _parallel(model: nn.Module, task: Task, device: torch.device, world: int, backend: str | None) -> nn.Module:
     """The module the step runs: DDP-wrapped for a default step under torchrun, compiled if asked."""
     if world > 1:
@@ -265,16 +292,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
             raise ValueError(f"cannot resume from {status.path}: {status.reason}. Use a fresh --out folder, "
                              f"or the same settings that made this checkpoint.")
         if status.resumable:
-            state = status.state
-            model.load_state_dict(state["model"])
-            for name, opt in optimizers.items():
-                opt.load_state_dict(state["optimizers"][name])
-            for name, sch in schedulers.items():
-                sch.load_state_dict(state["schedulers"][name])
-            per_rank = state["ranks"][rank] if rank < len(state["ranks"]) else state["ranks"][0]
-            task.load_state_dict(per_rank["task"])
-            _set_rng_state(per_rank["rng"])
-            history, start = state["history"], status.step
+            history, start = _restore(status, model, task, optimizers, schedulers, rank)
         if is_main and progress:
             print(f"resuming from {status.path} at step {start}" if status.resumable
                   else f"no checkpoint in {out}: starting at step 0")
@@ -302,13 +320,8 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
         ranks = distributed.gather_objects({"task": task.state_dict(), "rng": _rng_state()})
         if not is_main or out is None:
             return None
-        return checkpoints.save_checkpoint(out / checkpoints.CHECKPOINT_NAME, {
-            "step": step, "model": model.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-            "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
-            "ranks": ranks, "history": history, "config": identity,
-            "provenance": checkpoints.make_provenance(identity, history["eval"][-1] if history["eval"] else {}),
-        })
+        return checkpoints.save_checkpoint(out / checkpoints.CHECKPOINT_NAME,
+                                           _checkpoint(step, model, optimizers, schedulers, ranks, history, identity))
 
     from tqdm.auto import tqdm                           # $TQDM_DISABLE still turns the bar off
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,

@@ -32,14 +32,13 @@ def test_round_trip(tmp_path):
 def test_crash_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
     save_checkpoint(path, {"step": 1, "w": torch.ones(3)})
-    real_save = torch.save
+    from course_lib.data import cache
 
-    def crashing_save(obj, f, *args, **kwargs):
-        real_save(obj, f, *args, **kwargs)
-        f.truncate(10)                     # half-written file...
+    def crashing_fsync(fd):
+        os.ftruncate(fd, 10)               # half-written file...
         raise OSError("disk full")         # ...and the process dies
 
-    monkeypatch.setattr(checkpoints.torch, "save", crashing_save)
+    monkeypatch.setattr(cache.os, "fsync", crashing_fsync)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, {"step": 2, "w": torch.zeros(3)})
     monkeypatch.undo()

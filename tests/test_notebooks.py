@@ -8,7 +8,8 @@ import re
 import nbformat
 import pytest
 
-from course_lib.tooling.notebook_runner import LOCK_FILE, NOTEBOOK_DIR, code_hash, notebook_paths
+from course_lib.tooling.notebook_runner import (LOCK_FILE, NOTEBOOK_DIR, chapters_used, code_hash, configs_hash,
+                                               notebook_paths)
 
 NOTEBOOKS = notebook_paths()
 # a drive letter must start a word: "C:\Users" is a path, "SYRACUSE:\n" in a printed repr is not
@@ -44,6 +45,19 @@ def test_hygiene_guards_catch_what_they_guard():
     assert NOTEBOOK_DIR.name == "notebooks"
 
 
+def test_outputs_go_stale_when_a_printed_config_changes(monkeypatch):
+    """Notebook 00 prints rnn_lm's profile table: a changed step budget must mark its outputs stale."""
+    from course_lib.chapters import rnn_lm
+    nb = _read(NOTEBOOKS[0])
+    assert chapters_used(nb) == ["rnn_lm"]
+    before = configs_hash(nb)
+    monkeypatch.setitem(rnn_lm.Config.PROFILES, "class", {"train.steps": 2000})
+    assert configs_hash(nb) != before
+    assert chapters_used(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from course_lib.chapters import (mlm,\n    gan)\nimport course_lib.chapters.attention")])) == [
+        "attention", "gan", "mlm"]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_errors_no_absolute_paths_python3_kernel(path):
     nb = _read(path)
@@ -62,9 +76,10 @@ def test_committed_outputs_are_fresh(path):
     lock = json.loads(LOCK_FILE.read_text())
     assert path.name in lock, f"{path.name} has no outputs record: run python3 course.py outputs"
     entry = lock[path.name]
-    assert entry["code_sha256"] == code_hash(_read(path)), (
-        f"{path.name}: code changed since outputs were made; run python -m course_lib run-notebooks "
-        f"--profile class --only {path.name[:2]} --inplace")
+    rerun = f"run python -m course_lib run-notebooks --profile class --only {path.name[:2]} --inplace"
+    assert entry["code_sha256"] == code_hash(_read(path)), f"{path.name}: code changed since outputs were made; {rerun}"
+    assert entry.get("configs_sha256") == configs_hash(_read(path)), (
+        f"{path.name}: the configs of the chapters it uses changed since outputs were made; {rerun}")
     assert entry["profile"] == "class"
     nb = _read(path)
     executed = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]

@@ -5,21 +5,25 @@ set, writes the executed ``.ipynb`` and an HTML page, and collects a summary row
 (notebook, profile, device, wall time, the key metrics the notebook reported via
 :func:`course_lib.notebook.report.record`, pass/fail) into ``summary.md`` and ``summary.json``.
 
-``inplace=True`` also writes outputs back into ``notebooks/`` and records the hash
-of each notebook's code cells in ``notebooks/outputs.lock.json``; a test compares
-those hashes with the notebooks, so committed outputs cannot silently go stale.
+``inplace=True`` also writes outputs back into ``notebooks/`` and records, in
+``notebooks/outputs.lock.json``, the hash of each notebook's code cells and the hash of the
+configs of the chapters it imports (:func:`configs_hash`); a test compares both with the
+notebooks and the library, so committed outputs cannot silently go stale.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["NOTEBOOK_DIR", "LOCK_FILE", "notebook_paths", "code_hash", "run_notebooks"]
+__all__ = ["NOTEBOOK_DIR", "LOCK_FILE", "notebook_paths", "code_hash", "chapters_used", "configs_hash",
+           "run_notebooks"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 LOCK_FILE = NOTEBOOK_DIR / "outputs.lock.json"
@@ -44,6 +48,36 @@ def code_hash(nb) -> str:
             h.update(cell.source.encode())
             h.update(b"\0")
     return h.hexdigest()[:16]
+
+
+_CHAPTER_IMPORT = re.compile(r"course_lib\.chapters(?:\.(\w+)|\s+import\s+\(?([\w\s,]+))")
+
+
+def chapters_used(nb) -> list[str]:
+    """The course chapters a notebook's code imports (``from course_lib.chapters import mlm``, ``...chapters.gan``)."""
+    from ..chapters.registry import CHAPTERS
+
+    names: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for module, listed in _CHAPTER_IMPORT.findall(cell.source):
+                words = [module] if module else [w.split()[0] for w in listed.split(",") if w.strip()]
+                names.update(w for w in words if w in CHAPTERS)
+    return sorted(names)
+
+
+def configs_hash(nb) -> str:
+    """SHA-256 (16 hex digits) of the configs, in every profile, of the chapters the notebook imports.
+
+    Committed outputs print these settings and the numbers they produce, so a change to a chapter's
+    config makes the outputs of every notebook that uses the chapter stale, like a change to its code.
+    """
+    from ..chapters.registry import CHAPTERS
+    from ..profiles import PROFILES, for_profile
+
+    payload = {name: {p: dataclasses.asdict(for_profile(CHAPTERS[name].Config, p)) for p in PROFILES}
+               for name in chapters_used(nb)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _strip_volatile(nb) -> None:
@@ -94,7 +128,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
         (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
         if inplace and status == "pass":
             nbformat.write(nb, path)
-            lock[path.name] = {"code_sha256": code_hash(nb), "profile": profile,
+            lock[path.name] = {"code_sha256": code_hash(nb), "configs_sha256": configs_hash(nb), "profile": profile,
                                "device": str(pick_device()), "wall_s": round(wall, 1)}
         row = {"notebook": path.name, "profile": profile, "device": str(pick_device()),
                "wall_s": round(wall, 1), "metrics": metrics, "status": status, "error": error}
