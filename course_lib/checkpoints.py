@@ -141,11 +141,12 @@ def inspect(folder: str | os.PathLike, identity: Any, steps: int,
     """The status of ``folder/checkpoint.pt`` for a run of ``steps`` steps whose fingerprint is ``identity``."""
     path = Path(folder) / CHECKPOINT_NAME
     if not path.exists():
-        return CheckpointStatus("missing", path, f"no checkpoint in {path.parent}")
+        return CheckpointStatus("missing", path, f"no checkpoint in {path.parent.name}/")
     try:
         state = load_checkpoint(path, map_location)
-    except ValueError as err:
-        return CheckpointStatus("unreadable", path, str(err))
+    except ValueError as err:                       # reasons name the folder, not its absolute path (notebooks print them)
+        return CheckpointStatus("unreadable", path, f"{path.parent.name}/{path.name} is not a readable checkpoint "
+                                                    f"({type(err.__cause__ or err).__name__})")
     step = int(state.get("step", 0))
     want, have = config_hash(identity), (state.get("provenance") or {}).get("config_hash")
     if have != want:
