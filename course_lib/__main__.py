@@ -3,11 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import sys
+import tempfile
 from pathlib import Path
 
 __all__ = ["main"]
+
+
+def _check_train_args(args: argparse.Namespace) -> None:
+    """Reject bad arguments before any work, saying what was expected."""
+    for name in ("seconds", "checkpoint_seconds"):
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"--{name.replace('_', '-')} expects a positive number of seconds, got {value}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise ValueError(f"--seed expects an integer in [0, 2**32 - 1], got {args.seed}")
+    if args.text is not None and not Path(args.text).is_file():
+        what = "is a folder" if Path(args.text).is_dir() else "does not exist"
+        raise FileNotFoundError(f"--text expects a UTF-8 text file; {args.text} {what}")
+
+
+@contextlib.contextmanager
+def _exclusive_out(out: Path):
+    """Make sure ``out`` is a writable folder, and hold its lock file while a run writes there."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=out):
+        pass
+    with open(out / ".lock", "w") as lock:
+        try:
+            import fcntl
+        except ImportError:                              # Windows: no advisory locks; one writer is on you
+            yield
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another training run is writing to {out}; wait for it, or choose another --out")
+        yield
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -16,23 +51,26 @@ def _train(args: argparse.Namespace) -> int:
     from .runtime import compile_backend
 
     chapter = get_chapter(args.chapter)
+    _check_train_args(args)
     backend = compile_backend(args.compile)             # --compile, else $COURSE_COMPILE; checked before training
     overrides = {"train.steps": args.steps, "train.seed": args.seed}
     if args.text is not None:
         if not hasattr(chapter.Config(), "data") or not hasattr(chapter.Config().data, "text_file"):
-            raise SystemExit(f"--text is only for text chapters; {args.chapter} does not take it")
+            raise ValueError(f"--text is only for text chapters; {args.chapter} does not take it")
         overrides["data.text_file"] = str(Path(args.text).resolve())
     cfg = chapter.config(args.profile, overrides)
     out = Path(args.out or f"runs/{args.chapter}-{cfg.profile}")
-    metrics = chapter.run(cfg, device=args.device, out_dir=out, resume=args.resume, progress=not args.quiet,
-                          max_seconds=args.seconds, compile_backend=backend)
-    metrics["peak_memory_mb"] = _peak_memory_mb(metrics.get("device", "cpu"))
-    if distributed_info()[0] == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        print(json.dumps({k: metrics[k] for k in ("chapter", "profile", "device", "steps", "wall_s",
-                                                  "metrics", "baselines")}, indent=2))
-        print(f"wrote {out / 'metrics.json'}")
+    main_rank = distributed_info()[0] == 0
+    with _exclusive_out(out) if main_rank else contextlib.nullcontext():
+        metrics = chapter.run(cfg, device=args.device, out_dir=out, resume=args.resume, progress=not args.quiet,
+                              max_seconds=args.seconds, compile_backend=backend,
+                              checkpoint_seconds=args.checkpoint_seconds)
+        metrics["peak_memory_mb"] = _peak_memory_mb(metrics.get("device", "cpu"))
+        if main_rank:
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            print(json.dumps({k: metrics[k] for k in ("chapter", "profile", "device", "steps", "wall_s",
+                                                      "metrics", "baselines")}, indent=2))
+            print(f"wrote {out / 'metrics.json'}")
     return 0
 
 
@@ -95,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.add_argument("--text", default=None, help="text chapters: train on this UTF-8 file (split 90/10)")
     t.add_argument("--seconds", type=float, default=None, help="stop training after this many seconds")
+    t.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
+                   help="also checkpoint every S seconds of training (default 60), so a killed run loses at most S")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="train through torch.compile (default backend inductor; same as $COURSE_COMPILE)")
@@ -131,7 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as err:
+    except KeyboardInterrupt as err:
+        print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
+        return 130
+    except OSError as err:                       # files and folders: one line, naming the path
+        named = err.filename is not None and err.strerror is not None
+        print(f"error: {err.filename}: {err.strerror}" if named else f"error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, ImportError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -59,6 +59,9 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Te
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise ValueError(f"mask must be a bool tensor (True = may attend), got "
                              f"{getattr(mask, 'dtype', type(mask).__name__)}")
+        if mask.ndim < 2:
+            raise ValueError(f"mask must have at least 2 dims (.., Tq, Tk), got shape {tuple(mask.shape)}; a mask "
+                             f"over keys only is mask[None, :] (or padding_mask(ids, pad_id) for token ids)")
         target = (*q.shape[:-1], k.shape[-2])                   # (B, H, Tq, Tk)
         try:
             torch.broadcast_shapes(mask.shape, target)
@@ -118,8 +121,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
     """(T, T) bool lower-triangular mask: query t may attend to keys 0..t."""
-    if int(T) < 1:
-        raise ValueError(f"T must be >= 1, got {T}")
+    if isinstance(T, (bool, float)) or not T >= 1:
+        raise ValueError(f"T must be an integer >= 1 (the sequence length), got {T!r}")
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 

@@ -31,7 +31,7 @@ import torch
 
 from .data.cache import atomic_write_bytes
 
-__all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "make_provenance", "git_commit",
+__all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "tensor_digest", "make_provenance", "git_commit",
            "CheckpointStatus", "inspect", "CHECKPOINT_NAME"]
 
 FORMAT = "course_lib.checkpoint/1"
@@ -83,6 +83,20 @@ def fingerprint(model: Any, task: Any, train_cfg: Any) -> dict[str, Any]:
             "model": {"class": type(model).__name__,
                       "config": _as_plain(model_cfg) if dataclasses.is_dataclass(model_cfg) else None,
                       "shapes": {k: list(v.shape) for k, v in model.state_dict().items()}}}
+
+
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """SHA-256 (16 hex digits) of tensors' values, shapes and dtypes: the data a task trains on, in its signature.
+
+    A rebuilt tokenizer with another vocabulary, or an edited ``--text`` file, gives other ids and
+    so another digest, so a checkpoint of the old data is refused instead of silently misaligned.
+    """
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def make_provenance(identity: Any, metrics: Mapping[str, float] | None = None) -> dict[str, Any]:

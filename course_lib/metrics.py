@@ -24,8 +24,10 @@ def accuracy(logits_or_preds: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def perplexity(nats: float) -> float:
-    """exp(mean negative log-likelihood in nats)."""
-    return math.exp(nats)
+    """exp(mean negative log-likelihood in nats); ``inf`` past what a float holds (a diverged model)."""
+    if not nats >= 0:
+        raise ValueError(f"perplexity expects a mean negative log-likelihood >= 0 nats, got {nats}")
+    return math.exp(nats) if nats < 709.0 else math.inf
 
 
 def _check_features(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,

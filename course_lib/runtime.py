@@ -9,10 +9,12 @@ matmuls; on CPU and MPS it runs in float32. Every notebook prints
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import random
 import sys
+from pathlib import Path
 from typing import ContextManager
 
 import numpy as np
@@ -22,6 +24,8 @@ __all__ = [
     "pick_device",
     "autocast",
     "configure_device",
+    "cpu_budget",
+    "configure_threads",
     "compile_backend",
     "seed_everything",
     "environment_report",
@@ -72,8 +76,58 @@ def autocast(device: torch.device | str) -> ContextManager:
     return contextlib.nullcontext()
 
 
+def cpu_budget() -> tuple[int, str]:
+    """(threads, why): how many CPU threads this process should use for PyTorch's intra-op work.
+
+    ``$COURSE_THREADS`` (a teacher's per-kernel budget on a shared server) wins, then
+    ``$OMP_NUM_THREADS``; otherwise the CPUs this process may really run on: its CPU affinity,
+    capped by a cgroup CPU quota (a container or a JupyterHub limit). torch's own default counts
+    the machine's cores, so two kernels on a small or shared machine fight for the same cores.
+    """
+    for var in ("COURSE_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"${var} must be a positive whole number of threads, got {value!r}")
+            return int(value), f"${var}"
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    why = "CPU affinity" if hasattr(os, "sched_getaffinity") else "CPU count"
+    quota = _cgroup_cpu_quota()
+    if quota is not None and quota < cpus:
+        return max(1, math.ceil(quota)), "cgroup CPU quota"
+    return max(1, cpus), why
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by the cgroup (v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), None when unlimited or unknown."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def configure_threads() -> int:
+    """Cap torch's intra-op threads at :func:`cpu_budget` (the loop and the environment report call it).
+
+    Only ever lowers the count, so a learner's own ``torch.set_num_threads(1)`` stands.
+    """
+    threads, _ = cpu_budget()
+    if torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def configure_device(device: torch.device | str) -> None:
-    """Per-device speed settings: TF32 matmuls and cuDNN autotuning on CUDA."""
+    """Per-device speed settings: CPU threads sized to this process's budget; TF32 matmuls on CUDA."""
+    if torch.device(device).type == "cpu":
+        configure_threads()
     if torch.device(device).type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -121,6 +175,7 @@ def environment_report(profile: str | None = None, seed: int | None = None,
                        device: torch.device | str | None = None) -> str:
     """A short multi-line description of profile, device, versions and seed."""
     from . import __version__
+    configure_threads()
     from .profiles import resolve_profile
 
     dev = pick_device(device)

@@ -20,6 +20,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,14 +259,42 @@ def _parallel(model: nn.Module, task: Task, device: torch.device, world: int, ba
     return torch.compile(model, backend=backend) if backend else model
 
 
+class _StopRequests:
+    """Ctrl-C (SIGINT) or SIGTERM while training: finish the step, checkpoint, then stop. A second Ctrl-C stops at once.
+
+    Handlers are installed only in the main thread (Python delivers signals there) and restored afterwards.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopRequests":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt("interrupted twice: stopped at once, without a checkpoint of this step")
+        self.signal = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device | str | None = None,
         out_dir: str | Path | None = None, resume: bool = False, progress: bool = True, desc: str = "train",
-        max_seconds: float | None = None, compile_backend: str | None = None,
+        max_seconds: float | None = None, compile_backend: str | None = None, checkpoint_seconds: float | None = 60.0,
         on_eval: Callable[[int, dict[str, float]], None] | None = None,
         on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train ``model`` on ``task`` for ``cfg.steps`` steps; see the module docstring.
 
-    ``out_dir`` receives ``history.json`` and ``checkpoint.pt`` (rank 0 only); ``resume=True``
+    ``out_dir`` receives ``history.json`` and ``checkpoint.pt`` (rank 0 only): at the end, every
+    ``cfg.checkpoint_every`` steps and every ``checkpoint_seconds`` of training, and when Ctrl-C or
+    SIGTERM stops the run (after the current step; then ``KeyboardInterrupt`` is raised). ``resume=True``
     continues from its checkpoint when :func:`checkpoints.inspect` finds one of this run.
     ``max_seconds`` stops early at a wall-time cap; ``compile_backend`` trains through
     ``torch.compile`` (see :func:`runtime.compile_backend`). ``on_eval(step, metrics)`` runs after
@@ -293,9 +324,9 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                              f"or the same settings that made this checkpoint.")
         if status.resumable:
             history, start = _restore(status, model, task, optimizers, schedulers, rank)
-        if is_main and progress:
+        if is_main:
             print(f"resuming from {status.path} at step {start}" if status.resumable
-                  else f"no checkpoint in {out}: starting at step 0")
+                  else f"nothing to resume: no checkpoint in {out}; training from step 0", file=sys.stderr)
 
     train_model = _parallel(model, task, device, world, backend)
     tools = StepTools(device, optimizers, cfg.grad_clip, average_gradients=world > 1 and _owns_step(task))
@@ -327,37 +358,50 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,
                **({} if progress and is_main else {"disable": True}))
     model.train()
-    items, done, stopped_early = 0, start, False
+    items, done, stopped_early, last_save = 0, start, False, time.perf_counter()
     try:
-        for step in range(start, cfg.steps):
-            batch = move_to(distributed.shard_batch(task.batch(step), rank, world), device)
-            items += task.items(batch) * world
-            lr = next(iter(optimizers.values())).param_groups[0]["lr"]
-            scalars = task.train_step(train_model, batch, tools)
-            for sch in schedulers.values():
-                sch.step()
-            names = list(scalars)                        # logged values: means over every process
-            values = distributed.mean_over_processes(
-                torch.tensor([float(scalars[k]) for k in names], dtype=torch.float64), device).tolist()
-            record = {"step": step + 1, **dict(zip(names, values)), "lr": lr}
-            if not math.isfinite(record["loss"]):
-                raise FloatingPointError(
-                    f"loss is {record['loss']} at step {step}: training diverged. Lower the learning rate "
-                    f"(now {lr:g}), keep grad_clip on, and check the inputs for NaN/inf.")
-            history["train"].append(record)
-            done = step + 1
-            bar.update(1)
-            if done % 10 == 1 or done == cfg.steps:
-                bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
-            if on_step is not None:
-                on_step(done)
-            if cfg.eval_every and done % cfg.eval_every == 0 and done != cfg.steps:
-                evaluate(done)
-            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done != cfg.steps:
-                save(done)
-            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-                stopped_early = done < cfg.steps
-                break
+        with _StopRequests() as stops:
+            for step in range(start, cfg.steps):
+                batch = move_to(distributed.shard_batch(task.batch(step), rank, world), device)
+                items += task.items(batch) * world
+                lr = next(iter(optimizers.values())).param_groups[0]["lr"]
+                scalars = task.train_step(train_model, batch, tools)
+                for sch in schedulers.values():
+                    sch.step()
+                done = step + 1
+                due = out is not None and ((cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or (
+                    checkpoint_seconds is not None and time.perf_counter() - last_save >= checkpoint_seconds))
+                # logged values are means over every process; so are the two control flags, which every
+                # process must agree on: rank 0's clock decides a periodic checkpoint, any signal stops all
+                names = list(scalars)
+                values = distributed.mean_over_processes(torch.tensor(
+                    [float(scalars[k]) for k in names] + [float(due and is_main), float(stops.signal is not None)],
+                    dtype=torch.float64), device).tolist()
+                stop_now = values.pop() > 0
+                save_now = values.pop() > 0
+                record = {"step": done, **dict(zip(names, values)), "lr": lr}
+                if not math.isfinite(record["loss"]):
+                    raise FloatingPointError(
+                        f"loss is {record['loss']} at step {step}: training diverged. Lower the learning rate "
+                        f"(now {lr:g}), keep grad_clip on, and check the inputs for NaN/inf.")
+                history["train"].append(record)
+                bar.update(1)
+                if done % 10 == 1 or done == cfg.steps:
+                    bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+                if on_step is not None:
+                    on_step(done)
+                if cfg.eval_every and done % cfg.eval_every == 0 and done != cfg.steps:
+                    evaluate(done)
+                if (save_now or stop_now) and done != cfg.steps:
+                    save(done)
+                    last_save = time.perf_counter()
+                if stop_now and done != cfg.steps:
+                    where = f"checkpoint saved in {out}: resume it (--resume)" if out else "no checkpoint folder"
+                    raise KeyboardInterrupt(f"stopped by {signal.Signals(stops.signal).name} after step {done} "
+                                            f"of {cfg.steps}; {where}")
+                if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                    stopped_early = done < cfg.steps
+                    break
         wall = time.perf_counter() - t0
         final = distributed.share_from_rank0(evaluate(done))   # every rank returns rank 0's metrics
         path = save(done)

@@ -226,3 +226,12 @@ def test_speed_benchmark_runs(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 8 and {r["path"] for r in rows} == {"scratch", "sdpa"}
     assert all(r["seconds"] > 0 for r in rows)
+
+
+def test_both_paths_reject_a_one_dimensional_mask_and_a_fractional_length():
+    q = k = v = torch.randn(2, 3, 5, 4)
+    for fn in (scaled_dot_product_attention, attend):
+        with pytest.raises(ValueError, match="at least 2 dims"):
+            fn(q, k, v, torch.ones(5, dtype=torch.bool))
+    with pytest.raises(ValueError, match="integer >= 1"):
+        causal_mask(2.5)

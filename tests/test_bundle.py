@@ -123,3 +123,20 @@ def test_unfinished_or_foreign_checkpoints(data_dir, tmp_path):
     (copy / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert bundle.verify_checkpoints(copy, rnn_lm, cfg)[0] == "stale"
     assert bundle.verify_checkpoints(tmp_path / "nothing", rnn_lm, cfg)[0] == "missing"
+
+
+def test_verify_writes_no_cache_in_a_fresh_folder(tmp_path, monkeypatch):
+    """--verify only checks: in an empty data folder it reports 'missing' and builds no cache (only its manifest)."""
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    report = bundle.prepare_classroom("smoke", only="rnn_lm", verify_only=True, progress=False)
+    assert not report["ok"] and report["chapters"]["rnn_lm"]["status"] == "missing"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["bundle-smoke.json"]
+
+
+def test_an_unwritable_data_folder_is_named(tmp_path, monkeypatch):
+    from course_lib.data.cache import data_dir
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(blocker / "data"))
+    with pytest.raises(OSError, match="set COURSE_DATA_DIR to a writable folder"):
+        data_dir()

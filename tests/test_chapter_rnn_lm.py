@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from course_lib.__main__ import main
+from course_lib.data.text import CharVocab
 from course_lib.models.ngram import NGramLM, ngram_baselines
 from course_lib.models.rnn import CharRNN, CharRNNConfig, detach_state
 from course_lib.chapters import rnn_lm
@@ -53,7 +54,6 @@ def test_ngram_rejects_bad_input():
 
 def test_higher_order_ngrams_do_better_on_real_text():
     train, val = load_corpus()
-    from course_lib.data.text import CharVocab
     vocab = CharVocab.from_text(train)
     b = ngram_baselines(vocab.encode(train[:400_000]), vocab.encode(val[:50_000]), len(vocab))
     assert b["unigram"] > b["bigram"] > b["trigram"]
@@ -192,3 +192,29 @@ def test_study_budgets_never_enter_the_fingerprint():
     assert config_hash(a.fingerprint()) == config_hash(b.fingerprint())
     c = rnn_lm.build(override(_tiny(), {"model.hidden_dim": 16}))
     assert config_hash(a.fingerprint()) != config_hash(c.fingerprint())
+
+
+def test_lm_loss_needs_a_target():
+    from course_lib.objectives.lm import lm_loss
+    with pytest.raises(ValueError, match="at least one target"):
+        lm_loss(torch.zeros(2, 0, 5), torch.zeros(2, 0, dtype=torch.long))
+
+
+def test_ngram_counts_are_sparse_and_equal_dense_counting():
+    """A 3,000-character alphabet (a Chinese text) needs no 3,000**3 dense trigram table."""
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 3000, (20_000,), generator=g)
+    tri = NGramLM(3, 3000).fit(ids[:15_000])
+    assert len(tri.grams) <= 15_000 and tri.context_totals.sum() == 15_000 - 2
+    small = torch.randint(0, 7, (500,), generator=g)               # dense counting by hand, as the formula says
+    model = NGramLM(2, 7, k=0.5).fit(small[:400])
+    counts = torch.zeros(7, 7, dtype=torch.float64)
+    for a, b in zip(small[:399].tolist(), small[1:400].tolist()):
+        counts[a, b] += 1
+    val = small[400:]
+    p = (counts[val[:-1], val[1:]] + 0.5) / (counts.sum(1)[val[:-1]] + 0.5 * 7)
+    assert model.nll(val) == pytest.approx(float(-p.log().mean()), rel=1e-12)
+    cjk = "".join(chr(0x4E00 + int(i)) for i in ids[:6000])        # a CJK "text" through the chapter's baselines
+    vocab = CharVocab.from_text(cjk)
+    out = ngram_baselines(vocab.encode(cjk[:5000]), vocab.encode(cjk[5000:]), len(vocab))
+    assert set(out) == {"unigram", "bigram", "trigram"} and all(math.isfinite(v) for v in out.values())

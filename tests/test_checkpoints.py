@@ -115,3 +115,11 @@ def test_inspect_missing_unreadable_stale(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     bad = inspect(tmp_path, Cfg(), 10)
     assert bad.kind == "unreadable" and not bad.resumable
+
+
+def test_tensor_digest_sees_values_dtype_and_shape():
+    from course_lib.checkpoints import tensor_digest
+    ids = torch.arange(12)
+    assert tensor_digest(ids) == tensor_digest(ids.clone())
+    assert len({tensor_digest(ids), tensor_digest(ids.flip(0)), tensor_digest(ids.int()),
+                tensor_digest(ids.view(3, 4))}) == 4

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import os
+import stat
 
 import pytest
 import torch
@@ -52,6 +54,8 @@ def test_char_vocab_round_trip_and_unknowns():
     ids = vocab.encode("not to be")
     assert ids.dtype == torch.long and vocab.decode(ids) == "not to be"
     assert vocab.encode("z").tolist() == [0] and vocab.decode([0]) == text.CharVocab.UNK
+    with pytest.raises(ValueError, match=r"ids must be in \[0, "):
+        vocab.decode([-1])                               # not Python's wrap-around to the last character
     with pytest.raises(ValueError):
         text.CharVocab.from_text("")
 
@@ -133,3 +137,18 @@ def test_corrupt_plays_cache_is_rebuilt(tmp_path, monkeypatch):
     entry = next(p for p in (tmp_path / "cache").glob("plays.json-*") if not p.name.endswith(".sha256"))
     entry.write_bytes(entry.read_bytes()[:1000])          # truncated
     assert text.load_plays() == first
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_follow_the_umask(tmp_path, umask, mode):
+    """Caches, checkpoints and the bundle manifest go through one writer; a class folder needs group/world read."""
+    from course_lib.checkpoints import save_checkpoint
+    from course_lib.data.cache import atomic_write_bytes
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "cache.bin", b"data")
+        save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1})
+    finally:
+        os.umask(old)
+    for name in ("cache.bin", "checkpoint.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name

@@ -125,3 +125,9 @@ def test_plots_and_grids():
     assert seen[0] == 1.5 and widget is not None
     assert widget.kwargs == {"scale": 1.5} and widget.children        # the ipywidgets.interactive underneath
     assert widget._ipython_display_() is None                          # a cell's last value: not shown twice
+
+
+def test_perplexity_of_a_diverged_model_is_infinite_not_an_error():
+    assert metrics.perplexity(0.0) == 1.0 and metrics.perplexity(1e6) == float("inf")
+    with pytest.raises(ValueError, match=">= 0 nats"):
+        metrics.perplexity(float("nan"))

@@ -57,6 +57,7 @@ def test_mask_options_and_determinism():
     (dict(ids=torch.zeros(2, 3)), "int64"), (dict(ids=torch.zeros(3, dtype=torch.long)), r"\(B, T\)"),
     (dict(select_prob=1.5), "select_prob"), (dict(mask_frac=0.95, random_frac=0.1), "mask_frac"),
     (dict(ids=torch.full((2, 3), V, dtype=torch.long)), r"ids must be in"), (dict(special_ids=(0, 1)), "special_ids"),
+    (dict(select_prob=float("nan")), "select_prob"), (dict(mask_frac=float("nan")), "mask_frac"),
 ])
 def test_mask_rejects_bad_input(kwargs, match):
     args = dict(ids=_ids(2, 70), vocab_size=V)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -117,3 +118,33 @@ def test_environment_report_mentions_essentials():
     text = environment_report("smoke", seed=7, device="cpu")
     for needle in ("profile      : smoke", "device       : cpu", "torch", "seed         : 7", "float32"):
         assert needle in text
+
+
+def test_cpu_budget_from_course_threads_omp_or_affinity(monkeypatch):
+    from course_lib import runtime
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    threads, why = runtime.cpu_budget()
+    assert 1 <= threads <= (os.cpu_count() or 1) and why in ("CPU affinity", "CPU count", "cgroup CPU quota")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert runtime.cpu_budget() == (3, "$OMP_NUM_THREADS")
+    monkeypatch.setenv("COURSE_THREADS", "1")                     # a teacher's per-kernel budget wins
+    assert runtime.cpu_budget() == (1, "$COURSE_THREADS")
+    before = torch.get_num_threads()
+    try:
+        assert runtime.configure_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("COURSE_THREADS", "64")                # only ever lowers: a learner's choice stands
+        assert runtime.configure_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setenv("COURSE_THREADS", "two")
+    with pytest.raises(ValueError, match="COURSE_THREADS must be a positive whole number"):
+        runtime.cpu_budget()
+
+
+def test_cgroup_quota_caps_the_budget(monkeypatch):
+    from course_lib import runtime
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "_cgroup_cpu_quota", lambda: 0.5)
+    assert runtime.cpu_budget() == (1, "cgroup CPU quota")

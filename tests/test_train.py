@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import time
 
 import pytest
 import torch
 from torch import nn
 
+from course_lib import checkpoints
 from course_lib.distributed import shard_batch
 from course_lib.train import TrainConfig, fit, fit_or_load, load_finished, warmup_cosine
 
@@ -266,3 +270,49 @@ def test_task_that_owns_its_step_gets_the_optimizers():
     result = fit(model, TwoOptimizers(), TrainConfig(steps=20, lr=1e-2), progress=False)
     assert torch.equal(model[0].weight, first_layer)
     assert result.history["train"][-1]["loss"] < result.history["train"][0]["loss"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_finishes_the_step_checkpoints_and_resumes_exactly(tmp_path, sig):
+    """Ctrl-C or SIGTERM mid-run: the step completes, a checkpoint is written, the resumed run equals a straight one."""
+    cfg = TrainConfig(steps=30, lr=1e-2, warmup_steps=3)
+    straight = fit(_model(), RegressionTask(), cfg, progress=False)
+
+    class Signalled(RegressionTask):
+        def batch(self, step):
+            if step == 12:
+                os.kill(os.getpid(), sig)                    # arrives in the middle of step 12
+            return super().batch(step)
+
+    with pytest.raises(KeyboardInterrupt, match=f"stopped by {sig.name} after step 13 of 30.*--resume"):
+        fit(_model(), Signalled(), cfg, out_dir=tmp_path, progress=False, checkpoint_seconds=None)
+    assert signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL)   # handlers restored
+    resumed = fit(_model(), RegressionTask(), cfg, out_dir=tmp_path, resume=True, progress=False)
+    assert [r["loss"] for r in resumed.history["train"]] == [r["loss"] for r in straight.history["train"]]
+    assert resumed.final == straight.final
+
+
+def test_periodic_checkpoints_by_wall_time(tmp_path, monkeypatch):
+    class Slow(RegressionTask):
+        def batch(self, step):
+            time.sleep(0.02)
+            return super().batch(step)
+
+    saved = []
+    real_save = checkpoints.save_checkpoint
+
+    def spy(path, state):
+        saved.append(state["step"])
+        return real_save(path, state)
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", spy)
+    fit(_model(), Slow(), TrainConfig(steps=20), out_dir=tmp_path, progress=False, checkpoint_seconds=0.1)
+    fit(_model(), Slow(), TrainConfig(steps=20), out_dir=tmp_path / "never", progress=False, checkpoint_seconds=None)
+    first = saved[:saved.index(20) + 1]
+    assert 2 <= len(first) - 1 <= 10 and first[-1] == 20      # some periodic saves (each ~0.1 s), then the final one
+    assert saved[len(first):] == [20]                          # without a period: the final checkpoint only
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
+    fit(_model(), RegressionTask(), TrainConfig(steps=3), out_dir=tmp_path, resume=True, progress=False)
+    assert "nothing to resume: no checkpoint in" in capsys.readouterr().err

@@ -20,7 +20,8 @@ __all__ = ["Chapter", "RunFn"]
 class RunFn(Protocol):
     def __call__(self, cfg: Any, *, device: str | None = None, out_dir: Any = None, resume: bool = False,
                  progress: bool = True, max_seconds: float | None = None,
-                 compile_backend: str | None = None) -> dict[str, Any]: ...
+                 compile_backend: str | None = None,
+                 checkpoint_seconds: float | None = 60.0) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

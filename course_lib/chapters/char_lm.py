@@ -20,7 +20,7 @@ from ..models.ngram import bits, ngram_baselines
 from ..train import TrainResult, TrainSetup
 from .summary import run_summary
 
-__all__ = ["CharData", "BUDGETS", "load_corpus", "encode_corpus", "LMSetup", "lm_metrics", "lm_summary"]
+__all__ = ["CharData", "BUDGETS", "load_corpus", "require_text", "encode_corpus", "LMSetup", "lm_metrics", "lm_summary"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,26 @@ def load_corpus(text_file: str | None = None) -> tuple[str, str]:
         full = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text ({err})") from err
-    if len(full) < 2000:
-        raise ValueError(f"{path} has {len(full)} characters; need at least 2000 to train and validate")
     cut = int(0.9 * len(full))
     newline = full.find("\n", cut)
     cut = newline + 1 if 0 <= newline < len(full) - 100 else cut
     return full[:cut], full[cut:]
+
+
+def require_text(train_ids: torch.Tensor, val_ids: torch.Tensor, data: CharData, need_train: int,
+                 need_val: int) -> None:
+    """Raise a clear error, before any training, when a split is too short for this configuration.
+
+    For a ``--text`` file it also says how long the file must be (90% trains, 10% validates).
+    """
+    if len(train_ids) >= need_train and len(val_ids) >= need_val:
+        return
+    source = f"the file {data.text_file}" if data.text_file else "the plays"
+    file_hint = (f"; use a file of at least {max(math.ceil(need_train / 0.9), math.ceil(need_val / 0.1)):,} "
+                 f"characters" if data.text_file else "")
+    raise ValueError(f"{source} gives {len(train_ids):,} training and {len(val_ids):,} validation characters; "
+                     f"batch_size={data.batch_size}, seq_len={data.seq_len} need at least {need_train:,} and "
+                     f"{need_val:,}{file_hint}")
 
 
 def encode_corpus(data: CharData) -> tuple[text_data.CharVocab, torch.Tensor, torch.Tensor]:

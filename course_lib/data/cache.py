@@ -11,13 +11,34 @@ folder (git-ignored), else ``~/.cache/course_lib``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-__all__ = ["data_dir", "digest_files", "digest_text", "cached_file", "atomic_write_bytes"]
+__all__ = ["data_dir", "digest_files", "digest_text", "cached_file", "atomic_write_bytes", "read_only"]
+
+_READ_ONLY = contextvars.ContextVar("course_cache_read_only", default=False)
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Inside, :func:`cached_file` builds a missing entry in memory and writes nothing (``bundle --verify``)."""
+    token = _READ_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def data_dir() -> Path:
@@ -29,7 +50,13 @@ def data_dir() -> Path:
         repo_data = Path(__file__).resolve().parents[2] / "data"
         path = repo_data if repo_data.is_dir() and os.access(repo_data, os.W_OK) \
             else Path.home() / ".cache" / "course_lib"
-    path.mkdir(parents=True, exist_ok=True)
+    if _READ_ONLY.get():
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(err.errno, f"cannot create the course's data folder ({err.strerror}); set COURSE_DATA_DIR "
+                                 f"to a writable folder", str(path)) from None
     return path
 
 
@@ -57,6 +84,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; a shared class folder needs the umask's mode
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()
@@ -82,6 +110,7 @@ def cached_file(name: str, source_digest: str, build: Callable[[], bytes]) -> by
         if hashlib.sha256(payload).hexdigest() == sidecar.read_text().strip():
             return payload
     payload = build()
-    atomic_write_bytes(path, payload)
-    atomic_write_bytes(sidecar, hashlib.sha256(payload).hexdigest().encode())
+    if not _READ_ONLY.get():
+        atomic_write_bytes(path, payload)
+        atomic_write_bytes(sidecar, hashlib.sha256(payload).hexdigest().encode())
     return payload

@@ -208,7 +208,12 @@ class CharVocab:
         return torch.tensor([self.stoi.get(c, 0) for c in text], dtype=torch.long)
 
     def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
-        return "".join(self.itos[int(i)] for i in ids)
+        """ids in [0, len(vocab)) -> str; anything else is an error (not Python's wrap-around indexing)."""
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < len(self.itos)]
+        if bad:
+            raise ValueError(f"ids must be in [0, {len(self.itos)}), got {bad[:5]}")
+        return "".join(self.itos[i] for i in ids)
 
 
 def train_subword_tokenizer(texts: Sequence[str], vocab_size: int = 4000, lowercase: bool = True):

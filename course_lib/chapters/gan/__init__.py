@@ -40,8 +40,8 @@ def build(cfg: Config, data: Mapping[str, torch.Tensor] | None = None, judge: Ju
 def train_gan(cfg: Config, data: Mapping[str, torch.Tensor], judge: Judge | None = None,
               device: str | torch.device | None = None, steps: int | None = None, out_dir: str | Path | None = None,
               resume: bool = False, progress: bool = True, max_seconds: float | None = None,
-              init_state: Mapping[str, torch.Tensor] | None = None, compile_backend: str | None = None
-              ) -> tuple[GAN, GANTask, TrainResult]:
+              init_state: Mapping[str, torch.Tensor] | None = None, compile_backend: str | None = None,
+              checkpoint_seconds: float | None = 60.0) -> tuple[GAN, GANTask, TrainResult]:
     """Build the GAN for ``cfg`` and train it with ``fit`` (``steps`` overrides ``cfg.train.steps``).
 
     ``init_state`` (a GAN ``state_dict``) starts from trained weights with fresh optimizers,
@@ -54,13 +54,14 @@ def train_gan(cfg: Config, data: Mapping[str, torch.Tensor], judge: Judge | None
         s.model.load_state_dict(init_state)
     result = fit(s.model, s.task, s.train, device=device, out_dir=out_dir, resume=resume, progress=progress,
                  max_seconds=max_seconds, compile_backend=compile_backend,
+                 checkpoint_seconds=checkpoint_seconds,
                  desc=f"{cfg.model.kind}[{cfg.gan.generator_loss}]")
     return s.model, s.task, result
 
 
 def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None
-        ) -> dict[str, Any]:
+        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
+        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
     """Train the judge and the GAN for ``cfg``; return the ``metrics.json`` dict."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     n, seed = cfg.study.eval_samples, cfg.train.seed
@@ -70,7 +71,8 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
     untrained = build_gan(GANConfig(cfg.model.kind, cfg.model.latent_dim, cfg.model.width)).to(dev)
     untrained_fd = judge.frechet(eval_samples(untrained, n, seed))
     gan, _, result = train_gan(cfg, data, judge, dev, out_dir=out_dir, resume=resume, progress=progress,
-                               max_seconds=max_seconds, compile_backend=compile_backend)
+                               max_seconds=max_seconds, compile_backend=compile_backend,
+                               checkpoint_seconds=checkpoint_seconds)
     samples = eval_samples(gan, n, seed)
     shares = judge.class_shares(samples)
     nn_fake, _ = nearest_neighbours(samples[:500], data["train_x"])

@@ -76,13 +76,14 @@ def pretrain(cfg: Config, device: str | torch.device | None = None, *, folder: s
 
 
 def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None
-        ) -> dict[str, Any]:
+        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
+        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
     """Pre-train, compare with the unigram baseline, compare (a)-(d) per label budget; the ``metrics.json`` dict."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     s = build(cfg)
     result = fit(s.model, s.task, s.train, device=dev, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend, desc=f"mlm[{cfg.profile}]")
+                 max_seconds=max_seconds, compile_backend=compile_backend,
+                 checkpoint_seconds=checkpoint_seconds, desc=f"mlm[{cfg.profile}]")
     unigram = unigram_baseline(s.data.train_seqs, s.task.val_seqs, cfg)
     cmp = compare_label_budgets(s.model, s.data, cfg, dev, progress=progress)
     finetuned = {m: {str(b): a for b, a in zip(cmp["budgets"], accs)} for m, accs in cmp["accuracy"].items()}

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...batching import map_batches, random_rows
+from ...checkpoints import tensor_digest
 from ...data.text import CLS, MASK, N_SPECIAL, PAD, SEP
 from ...models.mlm import MaskedLM
 from ...objectives.mlm import IGNORE_INDEX, mask_tokens, masked_lm_loss
@@ -53,6 +54,7 @@ class MLMTask(Task):
         if train_seqs.ndim != 2 or train_seqs.dtype != torch.long:
             raise ValueError(f"train_seqs must be int64 (N, T), got {tuple(train_seqs.shape)} {train_seqs.dtype}")
         self.train_seqs, self.val_seqs, self.cfg = train_seqs, val_seqs[: cfg.data.eval_sequences], cfg
+        self.tokens_digest = tensor_digest(train_seqs)          # changes with the tokenizer's vocabulary
         self.head, self.loss_on = head, loss_on
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
@@ -78,7 +80,7 @@ class MLMTask(Task):
     def signature(self) -> dict[str, Any]:
         d = self.cfg.data                                # the evaluation size does not change the weights
         return {"data": {"vocab_size": d.vocab_size, "seq_len": d.seq_len, "batch_size": d.batch_size},
-                "mlm": self.cfg.mlm, "head": self.head, "loss_on": self.loss_on}
+                "mlm": self.cfg.mlm, "head": self.head, "loss_on": self.loss_on, "tokens": self.tokens_digest}
 
 
 def eval_masks(seqs: torch.Tensor, cfg: Config, seed: int = EVAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:

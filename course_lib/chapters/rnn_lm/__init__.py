@@ -31,13 +31,14 @@ def build(cfg: Config) -> LMSetup:
 
 
 def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None
-        ) -> dict[str, Any]:
+        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
+        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
     """Train the character LSTM for ``cfg``; return the ``metrics.json`` dict."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     s = build(cfg)
     result = fit(s.model, s.task, s.train, device=dev, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend, desc=f"rnn_lm[{cfg.profile}]")
+                 max_seconds=max_seconds, compile_backend=compile_backend,
+                 checkpoint_seconds=checkpoint_seconds, desc=f"rnn_lm[{cfg.profile}]")
     return lm_summary("rnn_lm", cfg, dev, result, started, s)
 
 

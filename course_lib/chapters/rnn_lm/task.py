@@ -13,10 +13,11 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ...checkpoints import tensor_digest
 from ...models.rnn import detach_state
 from ...objectives.lm import lm_loss
 from ...train import Task
-from ..char_lm import CharData, lm_metrics
+from ..char_lm import CharData, lm_metrics, require_text
 
 __all__ = ["stream_layout", "CharLMTask", "evaluate_nll"]
 
@@ -33,13 +34,14 @@ class CharLMTask(Task):
     """Truncated BPTT over stream windows, with the hidden state carried and detached."""
 
     def __init__(self, train_ids: torch.Tensor, val_ids: torch.Tensor, data: CharData, eval_streams: int = 16):
+        # one window of T + 1 characters in each of B training streams; two characters in each eval stream
+        require_text(train_ids, val_ids, data, need_train=data.batch_size * (data.seq_len + 1),
+                     need_val=2 * eval_streams)
         self.data = data
         self.streams = stream_layout(train_ids, data.batch_size)                 # (B, L)
         self.windows = (self.streams.shape[1] - 1) // data.seq_len
-        if self.windows < 1:
-            raise ValueError(f"training text too short for seq_len={data.seq_len} with "
-                             f"batch_size={data.batch_size}")
         self.val_ids, self.eval_streams = val_ids, eval_streams
+        self.text_digest = tensor_digest(train_ids)              # the text itself, not just its file name
         self.state: Any = None
 
     def batch(self, step: int) -> dict[str, Any]:
@@ -61,7 +63,7 @@ class CharLMTask(Task):
         return lm_metrics(evaluate_nll(model, self.val_ids, self.data.seq_len, self.eval_streams))
 
     def signature(self) -> dict[str, Any]:
-        return {"data": self.data, "eval_streams": self.eval_streams}
+        return {"data": self.data, "eval_streams": self.eval_streams, "text": self.text_digest}
 
     def state_dict(self) -> dict[str, Any]:
         return {"state": self.state}

@@ -33,13 +33,14 @@ def build(cfg: Config) -> LMSetup:
 
 
 def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None
-        ) -> dict[str, Any]:
+        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
+        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
     """Train the causal Transformer LM for ``cfg``; same ``metrics.json`` schema as ``rnn_lm``."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     s = build(cfg)
     result = fit(s.model, s.task, s.train, device=dev, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend, desc=f"transformer_lm[{cfg.profile}]")
+                 max_seconds=max_seconds, compile_backend=compile_backend,
+                 checkpoint_seconds=checkpoint_seconds, desc=f"transformer_lm[{cfg.profile}]")
     return lm_summary("transformer_lm", cfg, dev, result, started, s,
                       parameters=sum(p.numel() for p in s.model.parameters()),
                       model_flops_per_token=round(model_flops_per_token(s.model, cfg.data.seq_len)))

@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 from ...batching import step_generator
+from ...checkpoints import tensor_digest
 from ...objectives.lm import lm_loss
 from ...train import Task, TrainConfig
-from ..char_lm import CharData, lm_metrics
+from ..char_lm import CharData, lm_metrics, require_text
 
 __all__ = ["WindowLMTask", "evaluate_windows"]
 
@@ -24,9 +25,9 @@ class WindowLMTask(Task):
     """Next-character prediction on random windows; batches depend only on (seed, step)."""
 
     def __init__(self, train_ids: torch.Tensor, val_ids: torch.Tensor, data: CharData, seed: int = 0):
-        if len(train_ids) <= data.seq_len + 1:
-            raise ValueError(f"training text ({len(train_ids)} ids) is shorter than seq_len + 1 = {data.seq_len + 1}")
+        require_text(train_ids, val_ids, data, need_train=data.seq_len + 2, need_val=data.seq_len + 1)  # one window
         self.train_ids, self.val_ids, self.data, self.seed = train_ids, val_ids, data, seed
+        self.text_digest = tensor_digest(train_ids)              # the text itself, not just its file name
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         T = self.data.seq_len
@@ -52,7 +53,7 @@ class WindowLMTask(Task):
         return lm_metrics(evaluate_windows(model, self.val_ids, self.data.seq_len))
 
     def signature(self) -> dict[str, Any]:
-        return {"data": self.data, "seed": self.seed}
+        return {"data": self.data, "seed": self.seed, "text": self.text_digest}
 
 
 @torch.no_grad()
