@@ -223,3 +223,13 @@ def test_make_editions_writes_student_and_teacher(tmp_path):
     assert "check_standardize" in (tmp_path / "ed" / "teacher" / "SOLUTIONS.md").read_text()
     assert main(["editions", "--out", str(tmp_path / "cli")]) == 0
     assert sorted(p.name for p in (tmp_path / "cli" / "student").glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+
+
+def test_editions_into_a_file_is_a_one_line_error(tmp_path, capsys):
+    from course_lib.__main__ import main
+    target = tmp_path / "notes.txt"
+    target.write_text("not a folder")
+    assert main(["editions", "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Not a directory" in err and len(err.splitlines()) == 1
+    assert target.read_text() == "not a folder"
