@@ -31,8 +31,8 @@ import torch
 
 from .data.cache import atomic_write_bytes
 
-__all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "tensor_digest", "make_provenance", "git_commit",
-           "CheckpointStatus", "inspect", "CHECKPOINT_NAME"]
+__all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "tensor_digest", "make_provenance",
+           "git_commit", "CheckpointStatus", "inspect", "CHECKPOINT_NAME"]
 
 FORMAT = "course_lib.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -158,7 +158,7 @@ def inspect(folder: str | os.PathLike, identity: Any, steps: int,
         return CheckpointStatus("missing", path, f"no checkpoint in {path.parent.name}/")
     try:
         state = load_checkpoint(path, map_location)
-    except ValueError as err:                       # reasons name the folder, not its absolute path (notebooks print them)
+    except ValueError as err:          # reasons name the folder, not its absolute path (notebooks print them)
         return CheckpointStatus("unreadable", path, f"{path.parent.name}/{path.name} is not a readable checkpoint "
                                                     f"({type(err.__cause__ or err).__name__})")
     step = int(state.get("step", 0))

@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Mapping
 
@@ -219,6 +219,25 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
 
 
+def _step_record(done: int, lr: float, scalars: Mapping[str, Any], due: bool, stop: bool,
+                 device: torch.device) -> tuple[dict[str, float], bool, bool]:
+    """(history record, checkpoint now?, stop now?) for a finished step, agreed by every process.
+
+    Logged values are means over the processes; so are the two flags, which every process must
+    agree on: rank 0's clock decides a periodic checkpoint, a signal to any process stops them all.
+    A non-finite loss stops training with the step and the likely cause.
+    """
+    names = list(scalars)
+    values = distributed.mean_over_processes(torch.tensor(
+        [float(scalars[k]) for k in names] + [float(due), float(stop)], dtype=torch.float64), device).tolist()
+    stop_now, save_now = values.pop() > 0, values.pop() > 0
+    record = {"step": done, **dict(zip(names, values)), "lr": lr}
+    if not math.isfinite(record["loss"]):
+        raise FloatingPointError(f"loss is {record['loss']} at step {done - 1}: training diverged. Lower the "
+                                 f"learning rate (now {lr:g}), keep grad_clip on, and check the inputs for NaN/inf.")
+    return record, save_now, stop_now
+
+
 def _checkpoint(step: int, model: nn.Module, optimizers: Mapping[str, torch.optim.Optimizer],
                 schedulers: Mapping[str, Any], ranks: list[dict[str, Any]], history: dict[str, list],
                 identity: dict[str, Any]) -> dict[str, Any]:
@@ -369,21 +388,10 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                 for sch in schedulers.values():
                     sch.step()
                 done = step + 1
-                due = out is not None and ((cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or (
-                    checkpoint_seconds is not None and time.perf_counter() - last_save >= checkpoint_seconds))
-                # logged values are means over every process; so are the two control flags, which every
-                # process must agree on: rank 0's clock decides a periodic checkpoint, any signal stops all
-                names = list(scalars)
-                values = distributed.mean_over_processes(torch.tensor(
-                    [float(scalars[k]) for k in names] + [float(due and is_main), float(stops.signal is not None)],
-                    dtype=torch.float64), device).tolist()
-                stop_now = values.pop() > 0
-                save_now = values.pop() > 0
-                record = {"step": done, **dict(zip(names, values)), "lr": lr}
-                if not math.isfinite(record["loss"]):
-                    raise FloatingPointError(
-                        f"loss is {record['loss']} at step {step}: training diverged. Lower the learning rate "
-                        f"(now {lr:g}), keep grad_clip on, and check the inputs for NaN/inf.")
+                by_steps = bool(cfg.checkpoint_every) and done % cfg.checkpoint_every == 0
+                by_time = checkpoint_seconds is not None and time.perf_counter() - last_save >= checkpoint_seconds
+                due = out is not None and is_main and (by_steps or by_time)
+                record, save_now, stop_now = _step_record(done, lr, scalars, due, stops.signal is not None, device)
                 history["train"].append(record)
                 bar.update(1)
                 if done % 10 == 1 or done == cfg.steps:
