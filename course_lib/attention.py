@@ -34,6 +34,13 @@ __all__ = ["scaled_dot_product_attention", "attend", "causal_mask", "padding_mas
            "merge_heads", "MultiHeadAttention", "sinusoidal_positions", "LearnedPositions"]
 
 
+def _check_finite(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """NaN/inf inputs are an error in both paths: how a kernel spreads a NaN through masked keys differs."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must be finite, got NaN or inf values (check the layer that produced it)")
+
+
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
@@ -83,6 +90,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     each weights row sums to 1, or is all zero if its keys are all masked.
     """
     _check_qkv(q, k, v, mask)
+    _check_finite(q, k, v)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     scores = q @ k.transpose(-2, -1) * scale                     # (.., Tq, Tk)
     if mask is not None:
@@ -96,14 +104,19 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-           dropout_p: float = 0.0, *, is_causal: bool = False, scale: float | None = None) -> torch.Tensor:
+           dropout_p: float = 0.0, *, is_causal: bool = False, scale: float | None = None,
+           check_finite: bool = True) -> torch.Tensor:
     """The fast path: ``F.scaled_dot_product_attention`` with this module's mask semantics.
 
     Shapes and mask as :func:`scaled_dot_product_attention`; returns out (.., Tq, d_v).
     ``is_causal=True`` (with ``mask=None``) lets fused kernels skip the masked half.
-    Apply ``dropout_p`` only in training (the caller decides).
+    Apply ``dropout_p`` only in training (the caller decides). NaN/inf inputs raise, as in the
+    reference; layers pass ``check_finite=False`` (the training loop checks the loss instead,
+    and the check would cost a device synchronisation per call on a GPU).
     """
     _check_qkv(q, k, v, mask)
+    if check_finite:
+        _check_finite(q, k, v)
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     if is_causal and mask is not None:
@@ -196,7 +209,7 @@ class MultiHeadAttention(nn.Module):
             if p > 0:
                 out = F.dropout(weights, p, training=True) @ v
             return self.out_proj(merge_heads(out)), weights      # (B, Tq, D), (B, H, Tq, Tk)
-        out = attend(q, k, v, mask, dropout_p=p, is_causal=is_causal)  # (B, H, Tq, D/H)
+        out = attend(q, k, v, mask, dropout_p=p, is_causal=is_causal, check_finite=False)  # (B, H, Tq, D/H)
         return self.out_proj(merge_heads(out))                   # (B, Tq, D)
 
     @torch.no_grad()

@@ -176,6 +176,7 @@ def environment_report(profile: str | None = None, seed: int | None = None,
     """A short multi-line description of profile, device, versions and seed."""
     from . import __version__
     configure_threads()
+    budget, why = cpu_budget()
     from .profiles import resolve_profile
 
     dev = pick_device(device)
@@ -184,7 +185,7 @@ def environment_report(profile: str | None = None, seed: int | None = None,
         f"device       : {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
         f"precision    : {'bf16 autocast' if dev.type == 'cuda' else 'float32'}",
         f"python       : {sys.version.split()[0]} on {platform.system()} {platform.machine()}",
-        f"torch        : {torch.__version__} ({torch.get_num_threads()} CPU threads)",
+        f"torch        : {torch.__version__} ({torch.get_num_threads()} CPU threads; budget {budget} from {why})",
         f"numpy        : {np.__version__}",
         f"course_lib   : {__version__}",
     ]

@@ -235,3 +235,18 @@ def test_both_paths_reject_a_one_dimensional_mask_and_a_fractional_length():
             fn(q, k, v, torch.ones(5, dtype=torch.bool))
     with pytest.raises(ValueError, match="integer >= 1"):
         causal_mask(2.5)
+
+
+@pytest.mark.parametrize("where", ["q", "k", "v"])
+def test_both_paths_reject_nan_inputs_alike(where):
+    """NaN at a masked key gave NaN in one path and a number in the other; both now refuse NaN/inf."""
+    torch.manual_seed(0)
+    qkv = {name: torch.randn(1, 3, 4) for name in "qkv"}
+    qkv[where][0, 1, 0] = float("nan")
+    mask = torch.tensor([[True, False, True], [True, True, True], [False, False, False]])
+    for fn in (scaled_dot_product_attention, attend):
+        for m in (None, mask):
+            with pytest.raises(ValueError, match=f"{where} must be finite"):
+                fn(qkv["q"], qkv["k"], qkv["v"], m)
+    out = attend(qkv["q"], qkv["k"], qkv["v"], check_finite=False)       # layers skip it: the loop checks the loss
+    assert out.shape == (1, 3, 4)

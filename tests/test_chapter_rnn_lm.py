@@ -46,7 +46,7 @@ def test_ngram_rejects_bad_input():
         NGramLM(2, 3, k=0)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         NGramLM(2, 3).fit(torch.tensor([0, 1, 5]))
-    with pytest.raises(ValueError, match="int64"):
+    with pytest.raises(ValueError, match="integer tensor"):
         NGramLM(2, 3).fit(torch.tensor([0.0, 1.0]))
     with pytest.raises(RuntimeError, match="fit"):
         NGramLM(2, 3).nll(torch.tensor([0, 1]))
@@ -218,3 +218,42 @@ def test_ngram_counts_are_sparse_and_equal_dense_counting():
     vocab = CharVocab.from_text(cjk)
     out = ngram_baselines(vocab.encode(cjk[:5000]), vocab.encode(cjk[5000:]), len(vocab))
     assert set(out) == {"unigram", "bigram", "trigram"} and all(math.isfinite(v) for v in out.values())
+
+
+def test_counting_in_slices_equals_counting_at_once(monkeypatch):
+    """n-grams are counted in slices (memory ~ a slice); the counts, across slice borders too, are the same."""
+    import course_lib.models.ngram as ngram
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 5, (3000,), generator=g).to(torch.uint8)            # compact ids, as encode_corpus stores
+    whole = NGramLM(3, 5).fit(ids.long())
+    monkeypatch.setattr(ngram, "COUNT_SLICE", 700)
+    sliced = NGramLM(3, 5).fit(ids)
+    assert torch.equal(sliced.grams, whole.grams) and torch.equal(sliced.gram_counts, whole.gram_counts)
+    assert sliced.context_totals.sum() == 3000 - 2
+
+
+def test_compact_encoding_round_trips_and_is_smaller():
+    from course_lib.data.text import compact_dtype
+    text = "To be, or not to be: that is the question. 你好\n" * 50
+    vocab = CharVocab.from_text(text)
+    ids = vocab.encode(text, compact_dtype(len(vocab)))
+    assert ids.dtype == torch.uint8 and vocab.decode(ids) == text
+    assert torch.equal(ids.long(), vocab.encode(text)) and ids.nbytes * 8 == vocab.encode(text).nbytes
+    assert vocab.encode("zq~").tolist() == [0, vocab.stoi["q"], 0]          # unseen characters are id 0
+    assert compact_dtype(256) == torch.uint8 and compact_dtype(257) == torch.int16 and compact_dtype(40_000) == torch.int32
+    with pytest.raises(ValueError, match="do not fit"):
+        CharVocab.from_text("".join(chr(0x4E00 + i) for i in range(300))).encode("x", torch.uint8)
+
+
+def test_a_text_too_large_for_memory_is_warned_before_any_work(tmp_path, monkeypatch):
+    from course_lib.chapters import char_lm
+    path = tmp_path / "t.txt"
+    path.write_text("to be or not to be\n" * 1000)
+    monkeypatch.setattr(char_lm, "available_memory", lambda: 100_000)         # 19 kB of text x 16 > 100 kB
+    with pytest.warns(RuntimeWarning, match="bytes per character"):
+        char_lm.load_corpus(str(path))
+    monkeypatch.setattr(char_lm, "available_memory", lambda: 10**9)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        char_lm.load_corpus(str(path))

@@ -68,6 +68,7 @@ def test_subword_tokenizer_specials_and_training_text_only(plays):
     enc = tok.encode("Now, fair Hippolyta, our nuptial hour")
     assert enc.tokens[0] == "now" and all(i < 500 for i in enc.ids)
     assert tok.get_vocab_size() <= 500
+    assert tok.encode("to be or [MASK]").tokens[-1] == "[MASK]"          # a special token, not "[ mask ]"
     with pytest.raises(ValueError):
         text.train_subword_tokenizer(lines, vocab_size=10)
 

@@ -120,6 +120,17 @@ def test_environment_report_mentions_essentials():
         assert needle in text
 
 
+def test_environment_report_names_the_thread_budget_and_its_source(monkeypatch):
+    """A teacher sharing a server must see each kernel's thread budget and where it came from."""
+    monkeypatch.setenv("COURSE_THREADS", "1")
+    import torch
+    before = torch.get_num_threads()
+    try:
+        assert "1 CPU threads; budget 1 from $COURSE_THREADS" in environment_report("smoke", device="cpu")
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cpu_budget_from_course_threads_omp_or_affinity(monkeypatch):
     from course_lib import runtime
     monkeypatch.delenv("COURSE_THREADS", raising=False)

@@ -16,13 +16,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from .cache import cached_file, digest_files, digest_text
+from .wordpiece import count_words, learn_wordpiece_vocab
 
 __all__ = [
     "Speech", "Play", "GENRES", "plays_folder", "load_plays", "split_by_play",
-    "plays_to_text", "CharVocab", "SPECIAL_TOKENS", "PAD", "UNK", "CLS", "SEP", "MASK", "N_SPECIAL",
+    "plays_to_text", "CharVocab", "compact_dtype", "SPECIAL_TOKENS", "PAD", "UNK", "CLS", "SEP", "MASK", "N_SPECIAL",
     "train_subword_tokenizer",
 ]
 
@@ -184,6 +186,14 @@ def plays_to_text(plays: Iterable[Play]) -> str:
     return "\n".join(chunks)
 
 
+def compact_dtype(vocab_size: int) -> torch.dtype:
+    """The smallest integer dtype holding ids 0 .. vocab_size - 1 (uint8, int16 or int32)."""
+    for dtype in (torch.uint8, torch.int16, torch.int32):
+        if vocab_size - 1 <= torch.iinfo(dtype).max:
+            return dtype
+    raise ValueError(f"vocab_size {vocab_size} is too large")
+
+
 class CharVocab:
     """Character vocabulary built from training text; id 0 is reserved for unseen characters."""
 
@@ -203,9 +213,22 @@ class CharVocab:
     def __len__(self) -> int:
         return len(self.itos)
 
-    def encode(self, text: str) -> torch.Tensor:
-        """str of length N -> (N,) int64 ids; unseen characters map to id 0."""
-        return torch.tensor([self.stoi.get(c, 0) for c in text], dtype=torch.long)
+    def encode(self, text: str, dtype: torch.dtype = torch.long) -> torch.Tensor:
+        """str of length N -> (N,) ids of ``dtype``; unseen characters map to id 0.
+
+        Vectorised in slices of a million characters, so a large text needs about
+        (4 + the dtype's size) bytes per character, not a Python int per character.
+        """
+        if len(self.itos) - 1 > torch.iinfo(dtype).max:
+            raise ValueError(f"{len(self.itos)} ids do not fit in {dtype}; use compact_dtype(len(vocab))")
+        points = np.array([ord(c) for c in self.itos[1:]], dtype=np.uint32)       # sorted, as the characters are
+        out = torch.empty(len(text), dtype=dtype)
+        for s in range(0, len(text), 1 << 20):
+            chunk = np.frombuffer(text[s: s + (1 << 20)].encode("utf-32-le"), dtype=np.uint32)   # code points
+            pos = np.searchsorted(points, chunk).clip(max=max(len(points) - 1, 0))
+            seen = points[pos] == chunk if len(points) else np.zeros(len(chunk), bool)
+            out[s: s + len(chunk)] = torch.from_numpy(np.where(seen, pos + 1, 0))
+        return out
 
     def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
         """ids in [0, len(vocab)) -> str; anything else is an error (not Python's wrap-around indexing)."""
@@ -217,28 +240,34 @@ class CharVocab:
 
 
 def train_subword_tokenizer(texts: Sequence[str], vocab_size: int = 4000, lowercase: bool = True):
-    """A WordPiece tokenizer (``tokenizers`` library) trained on ``texts`` only, cached.
+    """A WordPiece tokenizer (``tokenizers`` library) whose vocabulary is learned from ``texts`` only, cached.
 
     Special tokens are ``[PAD] [UNK] [CLS] [SEP] [MASK]`` with ids 0-4. Train it on
-    the training plays only, so validation text is genuinely unseen.
+    the training plays only, so validation text is genuinely unseen. The vocabulary
+    comes from :func:`course_lib.data.wordpiece.learn_wordpiece_vocab`, so every build
+    from the same texts gives the same ids (the library's own trainer does not).
     """
     try:
-        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     except ImportError as err:
         raise ImportError("the subword tokenizer needs the 'tokenizers' package: pip install tokenizers") from err
     if vocab_size < 100:
         raise ValueError(f"vocab_size must be >= 100, got {vocab_size}")
 
-    def build() -> bytes:
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    def pipeline(vocab: dict[str, int]):
+        tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
         norms = [normalizers.NFD(), normalizers.StripAccents()]
         tok.normalizer = normalizers.Sequence(([normalizers.Lowercase()] if lowercase else []) + norms)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-                                            show_progress=False)
-        tok.train_from_iterator(texts, trainer=trainer)
-        return tok.to_str().encode()
+        tok.add_special_tokens(list(SPECIAL_TOKENS))         # "[MASK]" in a text is one token, not "[ mask ]"
+        return tok
 
-    digest = digest_text(*texts, str(vocab_size), str(lowercase), "wordpiece-v1")
+    def build() -> bytes:
+        empty = pipeline({})
+        counts = count_words(texts, empty.normalizer.normalize_str, empty.pre_tokenizer.pre_tokenize_str)
+        tokens = learn_wordpiece_vocab(counts, vocab_size, SPECIAL_TOKENS)
+        return pipeline({t: i for i, t in enumerate(tokens)}).to_str().encode()
+
+    digest = digest_text(*texts, str(vocab_size), str(lowercase), "wordpiece-v3")
     return Tokenizer.from_str(cached_file("wordpiece.json", digest, build).decode())

@@ -14,6 +14,9 @@ import torch
 __all__ = ["NGramLM", "ngram_baselines"]
 
 
+COUNT_SLICE = 1 << 22                      # ids counted at a time by NGramLM.fit
+
+
 class NGramLM:
     """An order-``n`` character model over ids in [0, V). ``n=1`` is the unigram model."""
 
@@ -40,8 +43,8 @@ class NGramLM:
         return idx
 
     def _check(self, ids: torch.Tensor) -> None:
-        if ids.ndim != 1 or ids.dtype != torch.long:
-            raise ValueError(f"expected a 1-D int64 tensor of ids, got {ids.dtype} shape {tuple(ids.shape)}")
+        if ids.ndim != 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            raise ValueError(f"expected a 1-D integer tensor of ids, got {ids.dtype} shape {tuple(ids.shape)}")
         if len(ids) < self.n:
             raise ValueError(f"need at least n={self.n} ids, got {len(ids)}")
         if int(ids.min()) < 0 or int(ids.max()) >= self.V:
@@ -50,7 +53,11 @@ class NGramLM:
     def fit(self, ids: torch.Tensor) -> "NGramLM":
         """Count the n-grams of ``ids`` (N,) int64 (sparse: only those seen)."""
         self._check(ids)
-        grams, counts = torch.unique(self._flat_index(ids), return_counts=True)       # (G,), (G,)
+        parts = []                         # unique n-grams per slice: memory ~ a slice + the distinct n-grams
+        for s in range(0, len(ids) - self.n + 1, COUNT_SLICE):
+            parts.append(torch.unique(self._flat_index(ids[s: s + COUNT_SLICE + self.n - 1]), return_counts=True))
+        grams, where = torch.unique(torch.cat([g for g, _ in parts]), return_inverse=True)   # (G,)
+        counts = torch.zeros(len(grams), dtype=torch.long).index_add_(0, where, torch.cat([c for _, c in parts]))
         contexts, which = torch.unique(grams // self.V, return_inverse=True)          # (C,), (G,)
         self.grams, self.gram_counts = grams, counts.double()
         self.contexts = contexts

@@ -48,6 +48,7 @@ class CharLMTask(Task):
         w = step % self.windows
         start = w * self.data.seq_len
         chunk = self.streams[:, start: start + self.data.seq_len + 1]            # (B, T + 1)
+        chunk = chunk.long()                                                     # compact ids -> int64
         return {"x": chunk[:, :-1], "y": chunk[:, 1:], "reset": w == 0}
 
     def items(self, batch: Mapping[str, Any]) -> int:
@@ -80,7 +81,7 @@ def evaluate_nll(model: nn.Module, ids: torch.Tensor, seq_len: int, streams: int
     The state is carried from window to window, or reset at each window when ``carry_state=False``.
     """
     device = next(model.parameters()).device
-    data = stream_layout(ids, streams).to(device)                               # (S, L)
+    data = stream_layout(ids, streams).to(device).long()                        # (S, L)
     total, count, state = 0.0, 0, None
     for start in range(0, data.shape[1] - 1, seq_len):
         chunk = data[:, start: start + seq_len + 1]

@@ -33,7 +33,7 @@ class WindowLMTask(Task):
         T = self.data.seq_len
         starts = torch.randint(0, len(self.train_ids) - T - 1, (self.data.batch_size,),
                                generator=step_generator(self.seed, step))
-        chunk = self.train_ids[starts[:, None] + torch.arange(T + 1)]              # (B, T + 1)
+        chunk = self.train_ids[starts[:, None] + torch.arange(T + 1)].long()       # (B, T + 1)
         return {"x": chunk[:, :-1], "y": chunk[:, 1:]}
 
     def items(self, batch: Mapping[str, torch.Tensor]) -> int:
@@ -64,7 +64,7 @@ def evaluate_windows(model: nn.Module, ids: torch.Tensor, seq_len: int, batch_si
     windows = ids[: n * seq_len + 1].unfold(0, seq_len + 1, seq_len)           # (n, T + 1)
     total, count = 0.0, 0
     for i in range(0, n, batch_size):
-        chunk = windows[i:i + batch_size].to(device)
+        chunk = windows[i:i + batch_size].to(device).long()
         y = chunk[:, 1:]
         total += float(lm_loss(model(chunk[:, :-1]), y)) * y.numel()
         count += y.numel()
