@@ -67,7 +67,8 @@ def time_to_target(chapter: str, metrics: dict, history: dict) -> float | None:
     return None
 
 
-def run_chapter(chapter: str, profile: str, device: str | None, nproc: int = 1) -> dict:
+def run_chapter(chapter: str, profile: str, device: str | None, nproc: int = 1, seconds: float | None = None,
+                timeout: float | None = None) -> dict:
     out = ROOT / "runs" / "benchmarks" / f"{chapter}-{profile}-{nproc}p"
     cmd = [sys.executable, "-m", "course_lib", "train", chapter, "--profile", profile, "--out", str(out), "--quiet"]
     if nproc > 1:
@@ -75,11 +76,16 @@ def run_chapter(chapter: str, profile: str, device: str | None, nproc: int = 1) 
                "-m", "course_lib", *cmd[3:]]
     if device:
         cmd += ["--device", device]
+    if seconds:
+        cmd += ["--seconds", str(seconds)]
     env = {**os.environ, "TQDM_DISABLE": "1"}
     if nproc > 1:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // nproc))
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"chapter": chapter, "nproc": nproc, "status": "timeout", "error": f"over {timeout} s"}
     if proc.returncode != 0:
         status = "unsupported" if "does not support DDP" in proc.stderr else "FAIL"
         return {"chapter": chapter, "nproc": nproc, "status": status, "error": proc.stderr.strip()[-800:]}
@@ -176,6 +182,10 @@ def main() -> int:
     parser.add_argument("--only", default=None, help="comma-separated chapter names")
     parser.add_argument("--device", default=None)
     parser.add_argument("--ddp", type=int, default=1, help="also run with this many processes (torchrun)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="stop each chapter's training after this many seconds (the row records the steps reached)")
+    parser.add_argument("--timeout", type=float, default=None, help="give up on a chapter's whole command after this")
+    parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/<machine>-<profile>.json)")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="device peak for MFU (default: datasheet bf16 for known GPUs, measured matmul on CPU)")
     args = parser.parse_args()
@@ -185,23 +195,24 @@ def main() -> int:
     unknown = [c for c in chapters if c not in CHAPTERS]
     if unknown:
         parser.error(f"unknown chapter(s) {unknown}; expected some of: {', '.join(CHAPTERS)}")
+    import torch
+    path = Path(args.out) if args.out else RESULTS / f"{_machine()}-{profile}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(path.read_text())["rows"] if path.exists() else []
     for chapter in chapters:
         for nproc in sorted({1, args.ddp}):
-            row = run_chapter(chapter, profile, args.device, nproc)
+            row = run_chapter(chapter, profile, args.device, nproc, args.seconds, args.timeout)
             add_mfu(row, args.peak_tflops)
             rows.append(row)
             print(json.dumps({k: row.get(k) for k in ("chapter", "nproc", "status", "train_wall_s", "throughput",
                                                        "metrics", "time_to_target_s")}), flush=True)
-    import torch
-    result = {"kind": "chapters", "environment": {"machine": _machine(), "torch": str(torch.__version__), "python": platform.python_version(),
-                              "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d"), "profile": profile},
-              "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{_machine()}-{profile}.json"
-    previous = json.loads(path.read_text())["rows"] if path.exists() else []
-    merged = {(r["chapter"], r["nproc"]): r for r in previous + rows}
-    result["rows"] = list(merged.values())
-    path.write_text(json.dumps(result, indent=2) + "\n")
+            result = {"kind": "chapters", "environment": {
+                "machine": _machine(), "torch": str(torch.__version__), "python": platform.python_version(),
+                "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d"), "profile": profile,
+                "seconds_cap": args.seconds}, "rows": []}
+            merged = {(r["chapter"], r["nproc"]): r for r in previous + rows}
+            result["rows"] = list(merged.values())
+            path.write_text(json.dumps(result, indent=2) + "\n")          # after every chapter: a cut run keeps rows
     print(f"wrote {path} and {write_table()}")
     return 0 if all(r["status"] in ("pass", "unsupported") for r in rows) else 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import attention, contrastive, gan, mlm, rnn_lm, transformer_lm
+from . import attention, contrastive, gan, masked_audio, mlm, rnn_lm, transformer_lm
 from .base import Chapter
 
 __all__ = ["Chapter", "CHAPTERS", "get_chapter"]
@@ -14,6 +14,7 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
     contrastive.CHAPTER,       # 04: SimCLR on MNIST-5k
     rnn_lm.CHAPTER,            # 05: character LSTM language model
     transformer_lm.CHAPTER,    # 05: causal Transformer on the same characters
+    masked_audio.CHAPTER,      # 06: masked-frame pre-training on spoken keywords
 )}
 
 

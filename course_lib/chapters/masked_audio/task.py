@@ -1,0 +1,130 @@
+"""Masked-frame pre-training as a training task (notebook 06), and the keyword classifier's task.
+
+Each step draws B training clips (labels unused), hides spans of their frames
+(:func:`course_lib.objectives.masked_frames.span_mask`) and scores the reconstruction of the
+hidden frames. ``masking.objective`` selects the two mistakes the notebook measures:
+``"all_frames"`` (hide spans but score every frame) and ``"autoencoder"`` (hide nothing and
+reconstruct the whole input: the source's recipe).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...batching import random_rows, step_generator
+from ...checkpoints import tensor_digest
+from ...models.frames import FrameClassifier, FrameReconstructor
+from ...objectives.masked_frames import interpolate_masked, masked_reconstruction_loss, span_mask
+from ...runtime import seed_everything
+from ...train import Task, TrainSetup
+from .config import Config, MaskingConfig
+from .data import FrameData
+
+__all__ = ["MaskedFramesTask", "KeywordTask", "eval_masks", "reconstruct", "reconstruction_errors",
+           "trivial_errors", "pretrain_setup", "new_classifier", "EVAL_SEED"]
+
+EVAL_SEED = 1234          # the fixed masks every evaluation uses
+
+
+def eval_masks(n: int, frames: int, masking: MaskingConfig, seed: int = EVAL_SEED) -> torch.Tensor:
+    """The fixed (n, frames) masks of the validation clips."""
+    return span_mask(n, frames, masking.fraction, masking.span, torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
+    """``model(x, mask)`` (N, T, F) in eval mode, in slices, on CPU as float32."""
+    device, was_training = next(model.parameters()).device, model.training
+    model.eval()
+    out = [model(x[s:s + batch_size].to(device), None if mask is None else mask[s:s + batch_size].to(device))
+           .float().cpu() for s in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def reconstruction_errors(model: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """Mean L1 and MSE on the hidden frames of ``x`` (N, T, F) under ``mask`` (N, T)."""
+    pred = reconstruct(model, x, mask)                                      # (N, T, F)
+    return {"masked_l1": float(masked_reconstruction_loss(pred, x, mask, "l1")),
+            "masked_mse": float(masked_reconstruction_loss(pred, x, mask, "mse"))}
+
+
+def trivial_errors(x: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """The same errors for two predictors that learn nothing: the per-band mean (0 after normalising)
+    and linear interpolation across each hidden span."""
+    zeros, interp = torch.zeros_like(x), interpolate_masked(x, mask)
+    return {f"{name}_{kind}": float(masked_reconstruction_loss(pred, x, mask, kind))
+            for name, pred in (("band_mean", zeros), ("interpolation", interp)) for kind in ("l1", "mse")}
+
+
+class MaskedFramesTask(Task):
+    """Random training clips, span masks drawn per step, loss on the hidden frames (by default)."""
+
+    def __init__(self, train_x: torch.Tensor, val_x: torch.Tensor, cfg: Config):
+        if train_x.ndim != 3 or val_x.ndim != 3:
+            raise ValueError(f"expected frames (N, T, F), got {tuple(train_x.shape)} and {tuple(val_x.shape)}")
+        self.train_x, self.val_x, self.cfg = train_x, val_x, cfg
+        self.val_mask = eval_masks(len(val_x), val_x.shape[1], cfg.masking)
+        self.frames_digest = tensor_digest(train_x)                           # the features trained on
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        m, seed = self.cfg.masking, self.cfg.train.seed
+        idx = random_rows(len(self.train_x), self.cfg.data.batch_size, seed, step)
+        mask = span_mask(len(idx), self.train_x.shape[1], m.fraction, m.span, step_generator(seed + 1, step))
+        return {"x": self.train_x[idx], "mask": mask}                         # (B, T, F), (B, T)
+
+    def items(self, batch: Mapping[str, torch.Tensor]) -> int:
+        return int(batch["x"].shape[0])
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        m, x, mask = self.cfg.masking, batch["x"], batch["mask"]
+        if m.objective == "autoencoder":                                      # the source's recipe
+            return masked_reconstruction_loss(model(x), x, None, m.loss)
+        pred = model(x, mask)                                                 # (B, T, F)
+        return masked_reconstruction_loss(pred, x, None if m.objective == "all_frames" else mask, m.loss)
+
+    def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
+        return reconstruction_errors(model, self.val_x, self.val_mask)
+
+    def signature(self) -> dict[str, Any]:
+        return {"data": self.cfg.data, "masking": self.cfg.masking, "frames": self.frames_digest}
+
+
+class KeywordTask(Task):
+    """Cross-entropy on labelled clips, sampled with replacement (any label budget, the same cost)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0):
+        if x.ndim != 3 or y.shape != (len(x),):
+            raise ValueError(f"expected x (N, T, F) and y (N,), got {tuple(x.shape)}, {tuple(y.shape)}")
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        idx = random_rows(len(self.x), self.batch_size, self.seed, step)
+        return {"x": self.x[idx], "y": self.y[idx]}
+
+    def items(self, batch: Mapping[str, torch.Tensor]) -> int:
+        return int(batch["x"].shape[0])
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(model(batch["x"]).float(), batch["y"])
+
+    def signature(self) -> dict[str, Any]:
+        return {"examples": len(self.x), "batch_size": self.batch_size, "seed": self.seed,
+                "data": tensor_digest(self.x)}
+
+
+def pretrain_setup(cfg: Config, data: FrameData) -> TrainSetup:
+    """The reconstructor (seeded by ``cfg.train.seed``) and its masked-frame task, as the chapter trains them."""
+    seed_everything(cfg.train.seed)
+    model = FrameReconstructor(cfg.model)
+    return TrainSetup(model, MaskedFramesTask(data.train_x, data.val_x, cfg), cfg.train)
+
+
+def new_classifier(cfg: Config, n_classes: int, pretrained: FrameReconstructor | None, seed: int) -> FrameClassifier:
+    """A keyword classifier: the pre-trained encoder's weights copied in, or a fresh one seeded by ``seed``."""
+    seed_everything(seed)
+    return FrameClassifier(cfg.model, n_classes, pretrained.encoder if pretrained is not None else None)
