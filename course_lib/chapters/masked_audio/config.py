@@ -34,8 +34,8 @@ class SpeechData:
 class MaskingConfig:
     """The pretext task: hide spans of frames, predict them; the loss scores hidden frames only."""
 
-    fraction: float = 0.15             # of the frames hidden (about: spans may overlap)
-    span: int = 3                      # consecutive steps per span (90 ms with 3 stacked 10 ms frames)
+    fraction: float = 0.4              # of the steps hidden (about: spans may overlap)
+    span: int = 4                      # consecutive steps per span (120 ms with 3 stacked 10 ms frames)
     loss: str = "l1"                   # "l1" or "mse"
     objective: str = "masked"          # "masked" | "all_frames" (mask, score all) | "autoencoder" (no mask)
 
@@ -58,7 +58,7 @@ class StudyConfig:
     ft_steps: int = 150                                # fine-tuning steps, pre-trained and from scratch alike
     ft_batch_size: int = 32
     ft_lr: float = 1e-3
-    mistake_steps: int = 400                           # pre-training steps of each mistake run
+    mistake_steps: int = 300                           # pre-training steps of each mistake run
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,12 @@ class Config:
     model: FrameEncoderConfig = FrameEncoderConfig(n_features=120, max_frames=32)   # 3 x 40 bands, 98 // 3 steps
     data: SpeechData = SpeechData()
     masking: MaskingConfig = MaskingConfig()
-    train: TrainConfig = TrainConfig(steps=1200, lr=1e-3, weight_decay=0.01, warmup_steps=100, eval_every=200)
+    train: TrainConfig = TrainConfig(steps=1500, lr=2e-3, weight_decay=0.01, warmup_steps=100, eval_every=250)
     study: StudyConfig = StudyConfig()
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"data.n_speakers": 30, "model.d_model": 64, "model.n_layers": 2, "data.batch_size": 32,
-                  "train.steps": 150, "train.eval_every": 50, "train.warmup_steps": 20, "study.ft_steps": 40,
+                  "train.steps": 150, "train.eval_every": 50, "train.warmup_steps": 20, "study.ft_steps": 120,
                   "study.draws": 2, "study.mistake_steps": 60},
         "class": {},
         "full": {"data.n_speakers": 400, "model.d_model": 192, "model.n_layers": 4, "model.n_heads": 6,
