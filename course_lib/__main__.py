@@ -74,15 +74,23 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _peak_memory_mb(device: str) -> dict[str, float]:
-    """Peak resident memory of this process (and peak CUDA allocation when on a GPU), MiB."""
-    import resource
+def _peak_memory_mb(device: str) -> dict[str, float | None]:
+    """Peak resident memory of this process (and peak CUDA allocation when on a GPU), MiB.
+
+    ``rss`` is None where the POSIX ``resource`` module does not exist (Windows): the run's
+    metrics are written all the same.
+    """
     import sys as _sys
 
     import torch
 
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if _sys.platform == "darwin" else 1024)
-    peak = {"rss": round(rss, 1)}
+    try:
+        import resource
+    except ImportError:
+        peak: dict[str, float | None] = {"rss": None}
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if _sys.platform == "darwin" else 1024)
+        peak = {"rss": round(rss, 1)}
     if device.startswith("cuda") and torch.cuda.is_available():
         peak["cuda_allocated"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return peak

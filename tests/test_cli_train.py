@@ -126,3 +126,13 @@ def test_resume_refuses_an_edited_text_file(tmp_path, capsys):
     capsys.readouterr()
     assert main([*common, "--resume"]) == 2
     assert "cannot resume" in capsys.readouterr().err
+
+
+def test_peak_memory_without_the_posix_resource_module(monkeypatch):
+    """On Windows there is no `resource` module: the run must still write its metrics (rss unknown)."""
+    import sys
+
+    from course_lib.__main__ import _peak_memory_mb
+    assert isinstance(_peak_memory_mb("cpu")["rss"], float)
+    monkeypatch.setitem(sys.modules, "resource", None)                      # import resource -> ImportError
+    assert _peak_memory_mb("cpu") == {"rss": None}
