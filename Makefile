@@ -13,3 +13,5 @@ outputs:    ## regenerate committed notebook outputs (class profile)
 	$(PYTHON) course.py outputs
 notebooks:  ## headless run of every notebook: executed copies, HTML, summary table
 	$(PYTHON) course.py setup && .venv/bin/python -m course_lib run-notebooks --profile $(PROFILE)
+bench:      ## time-to-quality and throughput of every chapter (JSON + benchmarks/RESULTS.md)
+	$(PYTHON) course.py setup && .venv/bin/python benchmarks/run.py --profile $(PROFILE)

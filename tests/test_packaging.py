@@ -71,3 +71,13 @@ def test_entry_points_exist():
     assert "python3 course.py test" in ci
     readme = (ROOT / "README.md").read_text()
     assert "python3 course.py lab" in readme and "python3 course.py test" in readme
+
+
+def test_every_declared_make_target_exists():
+    """The Makefile once declared a `bench` target it did not define."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    declared = set(re.search(r"^\.PHONY:(.*)$", text, re.M).group(1).split())
+    defined = set(re.findall(r"^([A-Za-z_-]+):", text, re.M))
+    assert declared <= defined, f"declared but not defined: {sorted(declared - defined)}"
