@@ -87,11 +87,24 @@ def _browser_setup(python: Path) -> None:
          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
+def _help_without_setup(command: str) -> int:
+    """``course.py bundle --help``: the options from .venv if it is set up, else how to get them."""
+    python = _venv_python()
+    if python.exists() and STAMP.exists():
+        return subprocess.call([str(python), "-m", "course_lib", command, "--help"], cwd=ROOT)
+    print(f"python3 course.py {command} ... runs `python -m course_lib {command}` inside .venv, which is not set up "
+          f"yet. Run `python3 course.py setup` once (a few minutes), then `python3 course.py {command} --help` lists "
+          f"its options.")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     if command not in {"setup", "lab", "test", "outputs", "editions", "bundle", "browser-test"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
+    if command in {"editions", "bundle"} and {"-h", "--help"} & set(argv[1:]):
+        return _help_without_setup(command)      # help must not start a 2-minute install
     python = setup()
     env = dict(os.environ)
     if command == "setup":

@@ -81,3 +81,17 @@ def test_every_declared_make_target_exists():
     declared = set(re.search(r"^\.PHONY:(.*)$", text, re.M).group(1).split())
     defined = set(re.findall(r"^([A-Za-z_-]+):", text, re.M))
     assert declared <= defined, f"declared but not defined: {sorted(declared - defined)}"
+
+
+def test_course_py_help_never_runs_the_setup(monkeypatch, capsys, tmp_path):
+    """`python3 course.py bundle --help` used to install everything before printing its help."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("course_script", Path(__file__).resolve().parents[1] / "course.py")
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+    monkeypatch.setattr(course, "setup", lambda: (_ for _ in ()).throw(AssertionError("setup ran")))
+    monkeypatch.setattr(course, "_venv_python", lambda: tmp_path / "no-venv" / "python")
+    for command in ("bundle", "editions"):
+        assert course.main([command, "--help"]) == 0
+        assert "course.py setup" in capsys.readouterr().out
