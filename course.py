@@ -49,12 +49,24 @@ def _run(cmd: list[str | Path], **kwargs) -> None:
     subprocess.run([str(c) for c in cmd], check=True, **kwargs)
 
 
+def _check_venv_support() -> None:
+    """Debian and Ubuntu ship venv's pip bootstrap separately: say which package to install."""
+    try:
+        import ensurepip  # noqa: F401
+    except ImportError:
+        minor = f"3.{sys.version_info.minor}"
+        sys.exit(f"this Python cannot create a virtual environment with pip (the 'ensurepip' module is missing). "
+                 f"On Debian/Ubuntu: sudo apt install python{minor}-venv, then run the command again")
+
+
 def setup() -> Path:
     """Create ``.venv`` and install the tested versions; a no-op when already up to date."""
     if sys.version_info < (3, 11):
-        sys.exit(f"Python >= 3.11 is required; this is {sys.version.split()[0]}")
+        sys.exit(f"Python >= 3.11 is required; this is {sys.version.split()[0]}. On Ubuntu 22.04 (which ships 3.10): "
+                 f"sudo apt install python3.11 python3.11-venv, then run python3.11 course.py ...")
     python = _venv_python()
     if not python.exists():
+        _check_venv_support()
         print(f"creating virtual environment {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
     if STAMP.exists() and STAMP.read_text() == _fingerprint():

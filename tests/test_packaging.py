@@ -95,3 +95,19 @@ def test_course_py_help_never_runs_the_setup(monkeypatch, capsys, tmp_path):
     for command in ("bundle", "editions"):
         assert course.main([command, "--help"]) == 0
         assert "course.py setup" in capsys.readouterr().out
+
+
+def test_setup_names_the_debian_package_when_venv_cannot_bootstrap_pip(monkeypatch, tmp_path):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import pytest
+    spec = importlib.util.spec_from_file_location("course_script", Path(__file__).resolve().parents[1] / "course.py")
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+    monkeypatch.setattr(course, "_venv_python", lambda: tmp_path / "no-venv" / "python")
+    monkeypatch.setitem(sys.modules, "ensurepip", None)                   # as on Debian without python3.X-venv
+    with pytest.raises(SystemExit, match=rf"apt install python3\.{sys.version_info.minor}-venv"):
+        course.setup()
+    assert not (tmp_path / "no-venv").exists()
