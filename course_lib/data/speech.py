@@ -35,6 +35,7 @@ from .cache import cached_file, digest_text
 __all__ = [
     "KEYWORDS", "SAMPLE_RATE", "ESPEAK_RATE", "ACCENTS", "VARIANTS", "SPLITS", "Speaker", "SpokenWords",
     "synthesize", "make_speakers", "make_clip", "build_spoken_words", "load_spoken_words", "corpus_nbytes",
+    "engine_id",
 ]
 
 KEYWORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -431,6 +432,12 @@ def load_spoken_words(n_speakers: int, seed: int = 0, seconds: float = 1.0, val_
                       for a, v, r, p, pr in zip(z["accent"], z["variant"], z["rate"], z["pitch"], z["pitch_range"]))
         return SpokenWords(z["audio"], z["labels"], z["speakers"], z["split"], table,
                            tuple(str(w) for w in z["words"]))
+
+
+def engine_id() -> str:
+    """Which eSpeak NG build makes the audio: the wheel's version, the library's name and size (for cache keys)."""
+    lib = _engine().lib_path
+    return f"{importlib.metadata.version('espeakng-loader')}:{lib.name}:{lib.stat().st_size}"
 
 
 def corpus_nbytes(n_speakers: int, seconds: float, words: Sequence[str] = KEYWORDS) -> int:

@@ -47,13 +47,6 @@ class FrameData:
         return self.train_x.shape[1]
 
 
-def _engine_digest() -> str:
-    """Which eSpeak NG build made the audio: the wheel's version and the library's size."""
-    import importlib.metadata
-    lib = speech._engine().lib_path
-    return f"{importlib.metadata.version('espeakng-loader')}:{lib.name}:{lib.stat().st_size}"
-
-
 def _recipe(n_speakers: int, seed: int, features: FeatureConfig) -> str:
     return repr((n_speakers, seed, dataclasses.astuple(features), speech.KEYWORDS, speech.ACCENTS, speech.VARIANTS))
 
@@ -92,7 +85,7 @@ def load_frames(n_speakers: int, seed: int = 0, features: FeatureConfig = Featur
         raise ValueError(f"stack must be >= 1, got {stack}")
     key = (n_speakers, seed, features, stack)
     if key not in _DATA:
-        source = digest_text("frames-v1", _recipe(n_speakers, seed, features), _engine_digest())
+        source = digest_text("frames-v1", _recipe(n_speakers, seed, features), speech.engine_id())
         payload = cached_file(f"spoken_words_logmel_{n_speakers}spk.npz", source,
                               lambda: _build(n_speakers, seed, features))
         with np.load(io.BytesIO(payload), allow_pickle=False) as z:
