@@ -26,7 +26,7 @@ def test_span_mask_hides_spans_of_the_requested_length():
             elif run:
                 runs.append(run)
                 run = 0
-    assert min(runs) >= 3 and all(r % 1 == 0 for r in runs)                  # spans may touch: runs of >= 3
+    assert min(runs) >= 3                                                    # spans may touch: runs of >= 3
     assert 0.1 < float(mask.float().mean()) <= 6 / 32
     assert torch.equal(mask, span_mask(200, 32, 0.2, 3, torch.Generator().manual_seed(0)))
     assert not span_mask(4, 32, 0.0, 3).any()

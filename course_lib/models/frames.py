@@ -39,10 +39,10 @@ class FrameEncoderConfig:
     def __post_init__(self) -> None:
         if self.n_features < 1 or self.max_frames < 1:
             raise ValueError(f"n_features and max_frames must be >= 1, got {self}")
-        TransformerConfig(vocab_size=1, max_len=self.max_frames, d_model=self.d_model, n_heads=self.n_heads,
-                          n_layers=self.n_layers, dropout=self.dropout)          # validates the shared sizes
+        self.block_config()                                                     # validates the shared sizes
 
     def block_config(self) -> TransformerConfig:
+        """The blocks' sizes as the Transformer chapters' config (no vocabulary: inputs are frames)."""
         return TransformerConfig(vocab_size=1, max_len=self.max_frames, d_model=self.d_model,
                                  n_heads=self.n_heads, n_layers=self.n_layers, dropout=self.dropout)
 
