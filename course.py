@@ -11,7 +11,8 @@
     python3 course.py browser-test  # every notebook in JupyterLab in headless Chromium: widgets render and respond
 
 Set-up creates ``.venv`` beside this file and installs the exact versions CI tested
-(``requirements/constraints.txt``) plus ``course_lib`` in editable mode. It re-runs only
+(``requirements/constraints.txt``) plus ``course_lib`` in editable mode with every extra
+(``.[all]``: JupyterLab, the notebook tools and the test tools). It re-runs only
 when the constraints or ``pyproject.toml`` change. ``COURSE_TORCH_INDEX`` (for example
 the PyTorch CPU wheel index) installs torch from that index first, to save disk.
 """
@@ -76,7 +77,7 @@ def setup() -> Path:
     if torch_index:
         torch_pin = next(line.strip() for line in CONSTRAINTS.read_text().splitlines() if line.startswith("torch=="))
         _run([*pip, torch_pin, "--index-url", torch_index])
-    _run([*pip, "-c", CONSTRAINTS, "-e", ROOT])
+    _run([*pip, "-c", CONSTRAINTS, "-e", f"{ROOT}[all]"])     # the kernel's packages + lab, tools, test extras
     STAMP.write_text(_fingerprint())
     return python
 

@@ -213,7 +213,7 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(merge_heads(out))                   # (B, Tq, D)
 
     @torch.no_grad()
-    def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def load_from_torch(self, mha: nn.MultiheadAttention) -> MultiHeadAttention:
         """Copy the weights of a ``torch.nn.MultiheadAttention`` (same D, H) into this module."""
         if mha.embed_dim != self.d_model or mha.num_heads != self.n_heads or mha.in_proj_weight is None:
             raise ValueError(f"need nn.MultiheadAttention(embed_dim={self.d_model}, num_heads={self.n_heads}) "

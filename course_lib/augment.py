@@ -64,7 +64,7 @@ class AugmentConfig:
         if not 0 < self.erase_scale[0] <= self.erase_scale[1] <= 1:
             raise ValueError(f"erase_scale must satisfy 0 < lo <= hi <= 1, got {self.erase_scale}")
 
-    def without(self, name: str) -> "AugmentConfig":
+    def without(self, name: str) -> AugmentConfig:
         """This config with augmentation ``name`` (one of :data:`AUGMENTATIONS`) switched off."""
         off = {"crop": dict(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0)), "rotate": dict(max_rotation=0.0),
                "elastic": dict(elastic_alpha=0.0), "noise": dict(noise_std=0.0), "erase": dict(erase_prob=0.0)}
@@ -73,7 +73,7 @@ class AugmentConfig:
         return dataclasses.replace(self, **off[name])
 
     @classmethod
-    def weak(cls) -> "AugmentConfig":
+    def weak(cls) -> AugmentConfig:
         """A deliberately too-weak recipe (tiny jitter only): the 'augmentations too weak' mistake."""
         return cls(crop_scale=(0.9, 1.0), crop_ratio=(1.0, 1.0), max_rotation=3.0, elastic_alpha=0.0,
                    noise_std=0.02, erase_prob=0.0)

@@ -11,7 +11,7 @@ Used by every chapter in ``course_lib.chapters`` and by the notebooks' evaluatio
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

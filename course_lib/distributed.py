@@ -13,7 +13,8 @@ Used by :func:`course_lib.train.fit`; ``gather_batch`` by SimCLR's loss (chapter
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist

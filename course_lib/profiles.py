@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 __all__ = ["PROFILES", "DEFAULT_PROFILE", "resolve_profile", "for_profile", "override"]
 

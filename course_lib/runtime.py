@@ -15,7 +15,6 @@ import platform
 import random
 import sys
 from pathlib import Path
-from typing import ContextManager
 
 import numpy as np
 import torch
@@ -65,7 +64,7 @@ def pick_device(preference: str | torch.device | None = None) -> torch.device:
     return torch.device(choice)
 
 
-def autocast(device: torch.device | str) -> ContextManager:
+def autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
     """Mixed precision for the forward pass: bf16 autocast on CUDA, a no-op elsewhere.
 
     bf16 keeps float32's exponent range, so no loss scaler is needed.

@@ -63,7 +63,8 @@ def test_three_dim_inputs_and_scale():
 
 def test_is_causal_fast_path():
     q, k, v = _qkv(Tq=6, Tk=6)
-    torch.testing.assert_close(attend(q, k, v, is_causal=True), scaled_dot_product_attention(q, k, v, causal_mask(6))[0])
+    torch.testing.assert_close(attend(q, k, v, is_causal=True),
+                               scaled_dot_product_attention(q, k, v, causal_mask(6))[0])
     with pytest.raises(ValueError, match="either is_causal"):
         attend(q, k, v, causal_mask(6), is_causal=True)
 

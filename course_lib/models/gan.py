@@ -204,7 +204,8 @@ def interpolate_latents(z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor | 
     samples live; the straight line's midpoint is shorter than any typical z.
     """
     if z_a.ndim != 1 or z_a.shape != z_b.shape:
-        raise ValueError(f"expected two latent vectors of the same shape (Z,), got {tuple(z_a.shape)}, {tuple(z_b.shape)}")
+        raise ValueError(f"expected two latent vectors of the same shape (Z,), "
+                         f"got {tuple(z_a.shape)}, {tuple(z_b.shape)}")
     t = torch.as_tensor(t, dtype=z_a.dtype).reshape(-1, 1)                    # (T, 1)
     if not spherical:
         return (1 - t) * z_a + t * z_b

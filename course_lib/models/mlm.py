@@ -67,7 +67,8 @@ class MaskedLM(nn.Module):
         if positions is None:
             return self.head(hidden)                                          # (B, T, V)
         if positions.shape != ids.shape or positions.dtype != torch.bool:
-            raise ValueError(f"positions must be bool {tuple(ids.shape)}, got {tuple(positions.shape)} {positions.dtype}")
+            raise ValueError(f"positions must be bool {tuple(ids.shape)}, "
+                             f"got {tuple(positions.shape)} {positions.dtype}")
         return self.head(hidden[positions])                                   # (N, D) -> (N, V)
 
 

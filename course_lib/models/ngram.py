@@ -50,7 +50,7 @@ class NGramLM:
         if int(ids.min()) < 0 or int(ids.max()) >= self.V:
             raise ValueError(f"ids must lie in [0, {self.V}), got [{int(ids.min())}, {int(ids.max())}]")
 
-    def fit(self, ids: torch.Tensor) -> "NGramLM":
+    def fit(self, ids: torch.Tensor) -> NGramLM:
         """Count the n-grams of ``ids`` (N,) int64 (sparse: only those seen)."""
         self._check(ids)
         parts = []                         # unique n-grams per slice: memory ~ a slice + the distinct n-grams

@@ -17,7 +17,7 @@ of [MASK]. Targets use ``IGNORE_INDEX`` (-100) at unselected positions, like
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
