@@ -137,8 +137,10 @@ def main(argv: list[str]) -> int:
                                 "--inplace", *argv[1:]], cwd=ROOT, env=env)
     # test: unit tests and every notebook (nbval, smoke profile) in one pytest run;
     # --fast: only the unit tests not marked slow (training runs, DDP, notebooks are left out)
+    # COURSE_ALWAYS_TRAIN: notebooks train instead of loading a finished checkpoint left by a bundle or an
+    # earlier run, so the test exercises the training code of this checkout
     env.update({"COURSE_PROFILE": "smoke", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg",
-                "PYTHONDONTWRITEBYTECODE": "1"})
+                "PYTHONDONTWRITEBYTECODE": "1", "COURSE_ALWAYS_TRAIN": "1"})
     rest = argv[1:]
     if "--fast" in rest:
         rest.remove("--fast")

@@ -68,7 +68,7 @@ def time_to_target(chapter: str, metrics: dict, history: dict) -> float | None:
 
 
 def run_chapter(chapter: str, profile: str, device: str | None, nproc: int = 1, seconds: float | None = None,
-                timeout: float | None = None) -> dict:
+                timeout: float | None = None, max_seconds: float | None = None) -> dict:
     out = ROOT / "runs" / "benchmarks" / f"{chapter}-{profile}-{nproc}p"
     cmd = [sys.executable, "-m", "course_lib", "train", chapter, "--profile", profile, "--out", str(out), "--quiet"]
     if nproc > 1:
@@ -76,8 +76,10 @@ def run_chapter(chapter: str, profile: str, device: str | None, nproc: int = 1, 
                "-m", "course_lib", *cmd[3:]]
     if device:
         cmd += ["--device", device]
-    if seconds:
-        cmd += ["--seconds", str(seconds)]
+    if seconds:                                  # a planned time budget; the step cap is lifted
+        cmd += ["--seconds", str(seconds), "--steps", str(10**7)]
+    if max_seconds:
+        cmd += ["--max-seconds", str(max_seconds)]
     env = {**os.environ, "TQDM_DISABLE": "1"}
     if nproc > 1:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // nproc))
@@ -183,7 +185,10 @@ def main() -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--ddp", type=int, default=1, help="also run with this many processes (torchrun)")
     parser.add_argument("--seconds", type=float, default=None,
-                        help="stop each chapter's training after this many seconds (the row records the steps reached)")
+                        help="train each chapter for a time budget of this many seconds: the learning-rate schedule "
+                             "is planned over it (the row records the steps reached)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="hard cap: cut each chapter's step schedule after this many seconds")
     parser.add_argument("--timeout", type=float, default=None, help="give up on a chapter's whole command after this")
     parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/<machine>-<profile>.json)")
     parser.add_argument("--peak-tflops", type=float, default=None,
@@ -201,7 +206,7 @@ def main() -> int:
     previous = json.loads(path.read_text())["rows"] if path.exists() else []
     for chapter in chapters:
         for nproc in sorted({1, args.ddp}):
-            row = run_chapter(chapter, profile, args.device, nproc, args.seconds, args.timeout)
+            row = run_chapter(chapter, profile, args.device, nproc, args.seconds, args.timeout, args.max_seconds)
             add_mfu(row, args.peak_tflops)
             rows.append(row)
             print(json.dumps({k: row.get(k) for k in ("chapter", "nproc", "status", "train_wall_s", "throughput",
@@ -209,7 +214,7 @@ def main() -> int:
             result = {"kind": "chapters", "environment": {
                 "machine": _machine(), "torch": str(torch.__version__), "python": platform.python_version(),
                 "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d"), "profile": profile,
-                "seconds_cap": args.seconds}, "rows": []}
+                "seconds_budget": args.seconds, "seconds_cap": args.max_seconds}, "rows": []}
             merged = {(r["chapter"], r["nproc"]): r for r in previous + rows}
             result["rows"] = list(merged.values())
             path.write_text(json.dumps(result, indent=2) + "\n")          # after every chapter: a cut run keeps rows

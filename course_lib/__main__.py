@@ -15,7 +15,7 @@ __all__ = ["main"]
 
 def _check_train_args(args: argparse.Namespace) -> None:
     """Reject bad arguments before any work, saying what was expected."""
-    for name in ("seconds", "checkpoint_seconds"):
+    for name in ("seconds", "max_seconds", "checkpoint_seconds"):
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"--{name.replace('_', '-')} expects a positive number of seconds, got {value}")
@@ -53,7 +53,7 @@ def _train(args: argparse.Namespace) -> int:
     chapter = get_chapter(args.chapter)
     _check_train_args(args)
     backend = compile_backend(args.compile)             # --compile, else $COURSE_COMPILE; checked before training
-    overrides = {"train.steps": args.steps, "train.seed": args.seed}
+    overrides = {"train.steps": args.steps, "train.seed": args.seed, "train.seconds": args.seconds}
     if args.text is not None:
         if not hasattr(chapter.Config(), "data") or not hasattr(chapter.Config().data, "text_file"):
             raise ValueError(f"--text is only for text chapters; {args.chapter} does not take it")
@@ -63,7 +63,7 @@ def _train(args: argparse.Namespace) -> int:
     main_rank = distributed_info()[0] == 0
     with _exclusive_out(out) if main_rank else contextlib.nullcontext():
         metrics = chapter.run(cfg, device=args.device, out_dir=out, resume=args.resume, progress=not args.quiet,
-                              max_seconds=args.seconds, compile_backend=backend,
+                              max_seconds=args.max_seconds, compile_backend=backend,
                               checkpoint_seconds=args.checkpoint_seconds)
         metrics["peak_memory_mb"] = _peak_memory_mb(metrics.get("device", "cpu"))
         if main_rank:
@@ -120,6 +120,22 @@ def _editions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timings(args: argparse.Namespace) -> int:
+    from .tooling.timings import README_END, README_START, readme_block
+    block = readme_block()
+    if not args.write:
+        print(block)
+        return 0
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme.name} has no timings markers; expected a line {README_START!r} and {README_END!r}")
+    head, rest = text.split(README_START, 1)
+    readme.write_text(head + block + rest.split(README_END, 1)[1], encoding="utf-8")
+    print(f"wrote the timings table into {readme.name}")
+    return 0
+
+
 def _bundle(args: argparse.Namespace) -> int:
     from .tooling.bundle import prepare_classroom
     manifest = prepare_classroom(profile=args.profile, only=args.only, verify_only=args.verify, device=args.device,
@@ -140,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", default=None, help="output folder (default: runs/CHAPTER-PROFILE)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.add_argument("--text", default=None, help="text chapters: train on this UTF-8 file (split 90/10)")
-    t.add_argument("--seconds", type=float, default=None, help="stop training after this many seconds")
+    t.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help="time budget: the learning-rate schedule runs over S seconds of training, which then ends "
+                        "(or at the profile's steps, if those run out first; raise them with --steps)")
+    t.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                   help="hard cap: stop after S seconds even if the schedule has not finished")
     t.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
                    help="also checkpoint every S seconds of training (default 60), so a killed run loses at most S")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -175,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--steps", type=int, default=None, help="override every chapter's step budget (a rehearsal)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_bundle)
+
+    m = sub.add_parser("timings", help="learner and machine time per notebook (one source for every timing figure)")
+    m.add_argument("--write", action="store_true", help="write the table into README.md between its markers")
+    m.set_defaults(func=_timings)
 
     args = parser.parse_args(argv)
     try:

@@ -78,7 +78,9 @@ def fingerprint(model: Any, task: Any, train_cfg: Any) -> dict[str, Any]:
     so changing a demo's length never makes a trained checkpoint stale.
     """
     model_cfg = getattr(model, "cfg", None)
-    train = {k: v for k, v in _as_plain(train_cfg).items() if k not in _BOOKKEEPING}
+    # a step budget's fingerprint does not mention the time-budget option it leaves unset
+    train = {k: v for k, v in _as_plain(train_cfg).items()
+             if k not in _BOOKKEEPING and not (k == "seconds" and v is None)}
     return {"train": train, "task": _as_plain(task.signature()),
             "model": {"class": type(model).__name__,
                       "config": _as_plain(model_cfg) if dataclasses.is_dataclass(model_cfg) else None,
@@ -167,6 +169,6 @@ def inspect(folder: str | os.PathLike, identity: Any, steps: int,
         made = (state.get("provenance") or {}).get("git_commit", "unknown")
         return CheckpointStatus("stale", path, f"it was made by other settings or an older course_lib (commit {made}): "
                                 f"fingerprint {have} in the checkpoint, {want} wanted", step, state)
-    if step < steps:
+    if step < steps and not state.get("finished", False):     # a time budget may finish before ``steps``
         return CheckpointStatus("interrupted", path, f"it stopped at step {step} of {steps}", step, state)
     return CheckpointStatus("finished", path, f"finished at step {step}, fingerprint {want}", step, state)

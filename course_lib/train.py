@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -34,13 +35,20 @@ from torch import nn
 
 from . import checkpoints, distributed, runtime
 
+ALWAYS_TRAIN_ENV = "COURSE_ALWAYS_TRAIN"
+
 __all__ = ["TrainConfig", "Task", "StepTools", "TrainResult", "TrainSetup", "fit", "load_finished", "fit_or_load",
-           "warmup_cosine", "move_to"]
+           "warmup_cosine", "warmup_cosine_timed", "move_to"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings shared by every chapter (budgets in steps, not seconds)."""
+    """Optimisation settings shared by every chapter.
+
+    The budget is ``steps``; or, with ``seconds`` set, also a time budget: the schedule's progress is
+    the elapsed training time over ``seconds`` (or the step progress, when that is further along) and
+    training ends when either is spent, so a short budget still ends its decay at the minimum rate.
+    """
 
     steps: int
     lr: float = 1e-3
@@ -53,10 +61,13 @@ class TrainConfig:
     checkpoint_every: int = 0          # 0: checkpoint at the end only
     seed: int = 0
     deterministic: bool = False
+    seconds: float | None = None       # time budget (see above); None: the budget is ``steps``
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.seconds is not None and not self.seconds > 0:
+            raise ValueError(f"seconds must be > 0 or None, got {self.seconds}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.warmup_steps < 0:
@@ -72,6 +83,18 @@ def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def warmup_cosine_timed(step: int, total: int, elapsed: float, budget: float, warmup: int,
+                        min_ratio: float) -> float:
+    """LR multiplier of a time budget: linear warmup over ``warmup`` steps, then a cosine whose progress is
+    the larger of elapsed / budget seconds and the step progress, so it reaches ``min_ratio`` at whichever
+    budget runs out first: min((s + 1) / warmup, r + (1 - r) * (1 + cos(pi * p)) / 2).
+    """
+    warm = (step + 1) / warmup if warmup > 0 and step < warmup else 1.0
+    by_steps = (step - min(warmup, total)) / max(1, total - min(warmup, total))
+    progress = min(1.0, max(0.0, elapsed / budget, by_steps))
+    return min(warm, min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
@@ -219,19 +242,22 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
 
 
-def _step_record(done: int, lr: float, scalars: Mapping[str, Any], due: bool, stop: bool,
+def _step_record(done: int, lr: float, scalars: Mapping[str, Any], due: bool, stop: bool, elapsed: float,
                  device: torch.device) -> tuple[dict[str, float], bool, bool]:
     """(history record, checkpoint now?, stop now?) for a finished step, agreed by every process.
 
     Logged values are means over the processes; so are the two flags, which every process must
     agree on: rank 0's clock decides a periodic checkpoint, a signal to any process stops them all.
+    So is the elapsed training time (``record["time_s"]``), which a time budget's schedule reads:
+    every process then sets the same learning rate and stops at the same step.
     A non-finite loss stops training with the step and the likely cause.
     """
     names = list(scalars)
     values = distributed.mean_over_processes(torch.tensor(
-        [float(scalars[k]) for k in names] + [float(due), float(stop)], dtype=torch.float64), device).tolist()
-    stop_now, save_now = values.pop() > 0, values.pop() > 0
-    record = {"step": done, **dict(zip(names, values)), "lr": lr}
+        [float(scalars[k]) for k in names] + [elapsed, float(due), float(stop)], dtype=torch.float64),
+        device).tolist()
+    stop_now, save_now, elapsed = values.pop() > 0, values.pop() > 0, values.pop()
+    record = {"step": done, **dict(zip(names, values)), "lr": lr, "time_s": round(elapsed, 3)}
     if not math.isfinite(record["loss"]):
         raise FloatingPointError(f"loss is {record['loss']} at step {done - 1}: training diverged. Lower the "
                                  f"learning rate (now {lr:g}), keep grad_clip on, and check the inputs for NaN/inf.")
@@ -240,9 +266,13 @@ def _step_record(done: int, lr: float, scalars: Mapping[str, Any], due: bool, st
 
 def _checkpoint(step: int, model: nn.Module, optimizers: Mapping[str, torch.optim.Optimizer],
                 schedulers: Mapping[str, Any], ranks: list[dict[str, Any]], history: dict[str, list],
-                identity: dict[str, Any]) -> dict[str, Any]:
-    """Everything an exact resume needs, with the run's fingerprint and provenance."""
-    return {"step": step, "model": model.state_dict(),
+                identity: dict[str, Any], finished: bool, elapsed: float) -> dict[str, Any]:
+    """Everything an exact resume needs, with the run's fingerprint and provenance.
+
+    ``finished``: the budget is spent (all steps, or a time budget's seconds); ``elapsed``: the
+    training seconds so far, from which a time-budgeted run resumes its schedule.
+    """
+    return {"step": step, "finished": finished, "elapsed_s": elapsed, "model": model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
             "ranks": ranks, "history": history, "config": identity,
@@ -251,8 +281,8 @@ def _checkpoint(step: int, model: nn.Module, optimizers: Mapping[str, torch.opti
 
 def _restore(status: checkpoints.CheckpointStatus, model: nn.Module, task: Task,
              optimizers: Mapping[str, torch.optim.Optimizer], schedulers: Mapping[str, Any],
-             rank: int) -> tuple[dict[str, list], int]:
-    """Load a resumable checkpoint into the run's objects; return (history, step to continue from)."""
+             rank: int) -> tuple[dict[str, list], int, float]:
+    """Load a resumable checkpoint into the run's objects; return (history, step to continue from, seconds so far)."""
     state = status.state
     model.load_state_dict(state["model"])
     for name, opt in optimizers.items():
@@ -262,7 +292,7 @@ def _restore(status: checkpoints.CheckpointStatus, model: nn.Module, task: Task,
     per_rank = state["ranks"][rank] if rank < len(state["ranks"]) else state["ranks"][0]
     task.load_state_dict(per_rank["task"])
     _set_rng_state(per_rank["rng"])
-    return state["history"], status.step
+    return state["history"], status.step, float(state.get("elapsed_s", 0.0))
 
 
 def _parallel(model: nn.Module, task: Task, device: torch.device, world: int, backend: str | None) -> nn.Module:
@@ -315,7 +345,8 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     ``cfg.checkpoint_every`` steps and every ``checkpoint_seconds`` of training, and when Ctrl-C or
     SIGTERM stops the run (after the current step; then ``KeyboardInterrupt`` is raised). ``resume=True``
     continues from its checkpoint when :func:`checkpoints.inspect` finds one of this run.
-    ``max_seconds`` stops early at a wall-time cap; ``compile_backend`` trains through
+    ``max_seconds`` stops early at a wall-time cap (the schedule is cut short: to plan for a time
+    budget, set ``cfg.seconds`` instead); ``compile_backend`` trains through
     ``torch.compile`` (see :func:`runtime.compile_backend`). ``on_eval(step, metrics)`` runs after
     each evaluation, ``on_step(step)`` after each optimizer step (e.g. a profiler's ``step``).
     """
@@ -330,9 +361,14 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     model.to(device)
     identity = checkpoints.fingerprint(model, task, cfg)
     optimizers = task.optimizers(model, cfg, device)
-    schedulers = {name: torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: warmup_cosine(s, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio))
-        for name, opt in optimizers.items()}
+    clock = {"elapsed": 0.0}        # training seconds, agreed by every process after each step
+
+    def lr_factor(s: int) -> float:
+        if cfg.seconds is None:
+            return warmup_cosine(s, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
+        return warmup_cosine_timed(s, cfg.steps, clock["elapsed"], cfg.seconds, cfg.warmup_steps, cfg.min_lr_ratio)
+
+    schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, lr_factor) for name, opt in optimizers.items()}
     history: dict[str, list[dict[str, float]]] = {"train": [], "eval": []}
     start = 0
 
@@ -342,14 +378,17 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
             raise ValueError(f"cannot resume from {status.path}: {status.reason}. Use a fresh --out folder, "
                              f"or the same settings that made this checkpoint.")
         if status.resumable:
-            history, start = _restore(status, model, task, optimizers, schedulers, rank)
+            history, start, clock["elapsed"] = _restore(status, model, task, optimizers, schedulers, rank)
         if is_main:
             print(f"resuming from {status.path} at step {start}" if status.resumable
                   else f"nothing to resume: no checkpoint in {out}; training from step 0", file=sys.stderr)
 
     train_model = _parallel(model, task, device, world, backend)
     tools = StepTools(device, optimizers, cfg.grad_clip, average_gradients=world > 1 and _owns_step(task))
-    t0 = time.perf_counter()
+    t0, before = time.perf_counter(), clock["elapsed"]     # a resumed run's clock continues from its checkpoint
+
+    def elapsed() -> float:
+        return before + time.perf_counter() - t0
 
     def evaluate(step: int) -> dict[str, float]:
         if not is_main:
@@ -358,7 +397,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
         with torch.no_grad(), runtime.autocast(device):
             metrics = {k: float(v) for k, v in task.evaluate(model, step).items()}
         model.train()
-        history["eval"].append({"step": step, "time_s": round(time.perf_counter() - t0, 3), **metrics})
+        history["eval"].append({"step": step, "time_s": round(elapsed(), 3), **metrics})
         if on_eval is not None:
             on_eval(step, metrics)
         if out is not None:
@@ -366,53 +405,64 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
             (out / "history.json").write_text(json.dumps(history))
         return metrics
 
-    def save(step: int) -> Path | None:
+    def save(step: int, finished: bool) -> Path | None:
         ranks = distributed.gather_objects({"task": task.state_dict(), "rng": _rng_state()})
         if not is_main or out is None:
             return None
-        return checkpoints.save_checkpoint(out / checkpoints.CHECKPOINT_NAME,
-                                           _checkpoint(step, model, optimizers, schedulers, ranks, history, identity))
+        return checkpoints.save_checkpoint(out / checkpoints.CHECKPOINT_NAME, _checkpoint(
+            step, model, optimizers, schedulers, ranks, history, identity, finished, clock["elapsed"]))
 
     from tqdm.auto import tqdm                           # $TQDM_DISABLE still turns the bar off
-    bar = tqdm(total=cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,
+    timed = cfg.seconds is not None                      # a time budget: the bar counts steps without a total
+    bar = tqdm(total=None if timed else cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,
                **({} if progress and is_main else {"disable": True}))
     model.train()
-    items, done, stopped_early, last_save = 0, start, False, time.perf_counter()
+    items, done, finished, stopped_early, last_save = 0, start, False, False, time.perf_counter()
     try:
         with _StopRequests() as stops:
             for step in range(start, cfg.steps):
+                if timed and clock["elapsed"] >= cfg.seconds:     # resumed after the budget was spent
+                    break
                 batch = move_to(distributed.shard_batch(task.batch(step), rank, world), device)
                 items += task.items(batch) * world
                 lr = next(iter(optimizers.values())).param_groups[0]["lr"]
                 scalars = task.train_step(train_model, batch, tools)
-                for sch in schedulers.values():
-                    sch.step()
                 done = step + 1
                 by_steps = bool(cfg.checkpoint_every) and done % cfg.checkpoint_every == 0
                 by_time = checkpoint_seconds is not None and time.perf_counter() - last_save >= checkpoint_seconds
                 due = out is not None and is_main and (by_steps or by_time)
-                record, save_now, stop_now = _step_record(done, lr, scalars, due, stops.signal is not None, device)
+                record, save_now, stop_now = _step_record(done, lr, scalars, due, stops.signal is not None,
+                                                          elapsed(), device)
+                clock["elapsed"] = record["time_s"]
+                for sch in schedulers.values():          # the next step's rate (a time budget reads the clock)
+                    sch.step()
+                finished = done == cfg.steps or (timed and clock["elapsed"] >= cfg.seconds)
                 history["train"].append(record)
                 bar.update(1)
-                if done % 10 == 1 or done == cfg.steps:
+                if done % 10 == 1 or finished:
                     bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
                 if on_step is not None:
                     on_step(done)
-                if cfg.eval_every and done % cfg.eval_every == 0 and done != cfg.steps:
+                if cfg.eval_every and done % cfg.eval_every == 0 and not finished:
                     evaluate(done)
-                if (save_now or stop_now) and done != cfg.steps:
-                    save(done)
+                if (save_now or stop_now) and not finished:
+                    save(done, finished=False)
                     last_save = time.perf_counter()
-                if stop_now and done != cfg.steps:
+                if stop_now and not finished:
                     where = f"checkpoint saved in {out}: resume it (--resume)" if out else "no checkpoint folder"
                     raise KeyboardInterrupt(f"stopped by {signal.Signals(stops.signal).name} after step {done} "
                                             f"of {cfg.steps}; {where}")
-                if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-                    stopped_early = done < cfg.steps
+                if finished:
                     break
+                if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                    stopped_early = True
+                    break
+            else:
+                finished = True
         wall = time.perf_counter() - t0
+        finished = finished or (timed and clock["elapsed"] >= cfg.seconds)
         final = distributed.share_from_rank0(evaluate(done))   # every rank returns rank 0's metrics
-        path = save(done)
+        path = save(done, finished=finished)
     finally:
         bar.close()
     return TrainResult(history=history, final=final, steps=done, wall_s=wall,
@@ -450,10 +500,15 @@ def fit_or_load(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Pa
     """``(result, message)``: the finished run in ``folder`` if there is one, else train (resuming an interrupted one).
 
     Training leaves its checkpoint in ``folder``, so the classroom bundle and a notebook's second
-    run start from the trained model; a stale or unreadable checkpoint is replaced.
+    run start from the trained model; a stale or unreadable checkpoint is replaced. With
+    ``$COURSE_ALWAYS_TRAIN=1`` (the test command sets it) nothing is loaded or resumed: the run trains
+    from step 0, so a notebook run as a test exercises the training code of the course_lib it imports.
     """
     if folder is None:
         return fit(model, task, cfg, device=device, progress=progress, desc=desc), "trained (no checkpoint folder)"
+    if os.environ.get(ALWAYS_TRAIN_ENV) == "1":
+        result = fit(model, task, cfg, device=device, out_dir=folder, progress=progress, desc=desc)
+        return result, f"trained (${ALWAYS_TRAIN_ENV}=1: checkpoints are not loaded)"
     result, status = load_finished(model, task, cfg, folder, device)
     if result is not None:
         return result, f"loaded a finished checkpoint ({status.reason})"

@@ -122,7 +122,7 @@ def test_cli_text_file_and_seconds_cap(tmp_path):
     assert metrics["data"]["source"].endswith("mine.txt") and metrics["data"]["train_chars"] > 4000
     assert metrics["metrics"]["val_nats_per_char"] < metrics["baselines"]["unigram_nats_per_char"]
     capped = tmp_path / "capped"
-    assert main(["train", "rnn_lm", "--profile", "smoke", "--seconds", "0.001", "--out", str(capped), "--quiet"]) == 0
+    assert main(["train", "rnn_lm", "--profile", "smoke", "--max-seconds", "0.001", "--out", str(capped), "--quiet"]) == 0
     assert json.loads((capped / "metrics.json").read_text())["stopped_early"] is True
 
 

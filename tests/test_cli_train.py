@@ -61,6 +61,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path, sig):
     (["--seconds", "0"], "--seconds expects a positive number of seconds, got 0.0"),
     (["--seconds", "-3"], "--seconds expects a positive number"),
     (["--seconds", "nan"], "--seconds expects a positive number"),
+    (["--max-seconds", "0"], "--max-seconds expects a positive number of seconds, got 0.0"),
     (["--checkpoint-seconds", "0"], "--checkpoint-seconds expects a positive number"),
     (["--seed", str(2**64)], "--seed expects an integer in [0, 2**32 - 1]"),
     (["--steps", "0"], "steps must be >= 1"),
@@ -121,7 +122,7 @@ def test_resume_refuses_an_edited_text_file(tmp_path, capsys):
     out = tmp_path / "run"
     common = ["train", "rnn_lm", "--profile", "smoke", "--text", str(corpus), "--steps", "4", "--out", str(out),
               "--quiet"]
-    assert main([*common, "--seconds", "0.001"]) == 0 and json.loads((out / "metrics.json").read_text())["steps"] < 4
+    assert main([*common, "--max-seconds", "0.001"]) == 0 and json.loads((out / "metrics.json").read_text())["steps"] < 4
     corpus.write_text("the lazy dog jumps over the quick brown fox.\n" * 120, encoding="utf-8")   # same letters
     capsys.readouterr()
     assert main([*common, "--resume"]) == 2

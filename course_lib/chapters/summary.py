@@ -1,6 +1,7 @@
 """The ``metrics.json`` a chapter's run writes: one schema for every chapter (see docs).
 
-Top-level keys: chapter, profile, device, steps, stopped_early, wall_s, train_wall_s,
+Top-level keys: chapter, profile, device, steps, seconds_budget (the time budget the schedule
+planned for, or None for a step budget), stopped_early, wall_s, train_wall_s,
 throughput {value, unit}, metrics (quality), baselines (the same quality measured for
 the baselines), data, config (the whole nested config), checkpoint, git_commit, torch,
 plus chapter-specific extras (e.g. model FLOPs per token).
@@ -40,6 +41,7 @@ def run_summary(chapter: str, cfg: Any, device: torch.device | str, result: Trai
         "profile": getattr(cfg, "profile", None),
         "device": str(device),
         "steps": result.steps,
+        "seconds_budget": getattr(getattr(cfg, "train", None), "seconds", None),
         "stopped_early": result.stopped_early,
         "wall_s": round(time.perf_counter() - started, 2),
         "train_wall_s": round(result.wall_s, 2),
