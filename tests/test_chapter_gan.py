@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from course_lib.chapters import gan as chapter
 from course_lib.chapters.gan import (Config, GANTask, Judge, build, load_data, nearest_neighbours, run,
@@ -127,6 +128,44 @@ def test_resume_is_exact(data, tmp_path):
     assert [s for s, _ in task_a.snapshots] == [4, 8]
     assert [s for s, _ in task_b.snapshots] == [1, 4, 8]     # the early stop at step 1 rendered one too
     torch.testing.assert_close(task_a.snapshots[-1][1], task_b.snapshots[-1][1])
+
+
+def test_generator_average_follows_its_formula(data):
+    """G_ema <- b G_ema + (1 - b) G with b = min(decay, (1 + t) / (10 + t)), replayed by hand over 5 updates."""
+    task = GANTask(_tiny(**{"gan.ema_decay": 0.5}), data["train_x"])
+    generator, want = nn.Linear(3, 2), None
+    for t in range(5):
+        with torch.no_grad():
+            for p in generator.parameters():
+                p.normal_()
+        task._update_ema(generator)
+        now = [p.detach().clone() for p in generator.parameters()]
+        b = min(0.5, (1 + t) / (10 + t))
+        want = now if want is None else [b * a + (1 - b) * x for a, x in zip(want, now)]
+    for got, expected in zip(task.ema, want):
+        torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="ema_decay"):
+        override(_tiny(), {"gan.ema_decay": 1.0})
+
+
+def test_generator_average_leaves_training_alone_and_resumes_exactly(data, tmp_path):
+    cfg = _tiny(**{"train.steps": 6, "train.eval_every": 3})
+    gan, task, res = train_gan(cfg, data, progress=False)
+    plain_gan, plain_task, plain = train_gan(override(cfg, {"gan.ema_decay": 0.0}), data, progress=False)
+    assert plain_task.ema is None and plain_task.averaged(plain_gan) is plain_gan
+    assert [r["loss"] for r in res.history["train"]] == [r["loss"] for r in plain.history["train"]]
+    for a, b in zip(gan.state_dict().values(), plain_gan.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    averaged = task.averaged(gan)
+    assert task.ema_updates == 6 and averaged is not gan
+    for p, a, live in zip(averaged.generator.parameters(), task.ema, gan.generator.parameters()):
+        torch.testing.assert_close(p, a)
+        assert not torch.equal(a, live)
+    train_gan(cfg, data, out_dir=tmp_path, progress=False, max_seconds=0.0)          # stops after step 1
+    _, resumed, _ = train_gan(cfg, data, out_dir=tmp_path, resume=True, progress=False)
+    assert resumed.ema_updates == 6
+    for a, b in zip(task.ema, resumed.ema):
+        torch.testing.assert_close(a, b)
 
 
 def test_checkpoint_identity_ignores_the_study_but_not_the_recipe(data):

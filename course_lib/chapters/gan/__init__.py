@@ -70,10 +70,11 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
     judge = Judge(classifier, data)
     untrained = build_gan(GANConfig(cfg.model.kind, cfg.model.latent_dim, cfg.model.width)).to(dev)
     untrained_fd = judge.frechet(eval_samples(untrained, n, seed))
-    gan, _, result = train_gan(cfg, data, judge, dev, out_dir=out_dir, resume=resume, progress=progress,
-                               max_seconds=max_seconds, compile_backend=compile_backend,
-                               checkpoint_seconds=checkpoint_seconds)
+    gan, task, result = train_gan(cfg, data, judge, dev, out_dir=out_dir, resume=resume, progress=progress,
+                                  max_seconds=max_seconds, compile_backend=compile_backend,
+                                  checkpoint_seconds=checkpoint_seconds)
     samples = eval_samples(gan, n, seed)
+    averaged = eval_samples(task.averaged(gan), n, seed) if task.ema is not None else None
     shares = judge.class_shares(samples)
     nn_fake, _ = nearest_neighbours(samples[:500], data["train_x"])
     nn_real, _ = nearest_neighbours(data["val_x"][:500], data["train_x"])
@@ -81,6 +82,7 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
     return run_summary(
         "gan", cfg, dev, result, started, unit="real images/s",
         metrics={"frechet_distance": round(judge.frechet(samples), 3),
+                 "frechet_distance_ema": round(judge.frechet(averaged), 3) if averaged is not None else None,
                  "min_class_share": round(float(shares.min()), 4),
                  "class_shares": [round(float(s), 4) for s in shares],
                  "classifier_accuracy": round(judge.accuracy, 4),

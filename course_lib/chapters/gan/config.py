@@ -40,13 +40,22 @@ class GANRecipe:
 
     The generator's Adam takes ``train.lr`` and ``train.betas``; the discriminator's takes ``lr_d``
     and the same betas. ``real_target`` < 1 is one-sided label smoothing; ``r1_gamma`` > 0 adds
-    (gamma / 2) E ||grad_x D(x)||^2 on real images to D's loss.
+    (gamma / 2) E ||grad_x D(x)||^2 on real images to D's loss. ``ema_decay`` > 0 keeps an exponential
+    moving average of G's weights, G_ema <- b G_ema + (1 - b) G with b = min(ema_decay, (1 + t) / (10 + t))
+    at step t (Karras et al., 2018, "Progressive Growing of GANs", section A.1; Yazıcı et al., 2019,
+    "The Unusual Effectiveness of Averaging in GAN Training"); it does not change training, only which
+    weights are sampled, and the run reports the Fréchet distance of both.
     """
 
     lr_d: float = 5e-4
     generator_loss: str = "non_saturating"   # "non_saturating" | "saturating" | "fake_label"
     real_target: float = 1.0
     r1_gamma: float = 10.0
+    ema_decay: float = 0.999                 # 0: no average
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0 turns the average off), got {self.ema_decay}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ pure function of the step, so resume is exact.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Mapping
 
 import torch
@@ -24,6 +25,7 @@ from .config import Config
 from .judge import Judge
 
 __all__ = ["load_data", "eval_samples", "GANTask"]
+_EMA_WARMUP = 10          # b_t = min(ema_decay, (1 + t) / (10 + t)): early on the average follows G closely
 
 
 def load_data(val_fraction: float = 0.2, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -54,6 +56,28 @@ class GANTask(Task):
         self.images, self.judge = train_images, judge
         self.fixed_z = sample_latent(fixed_noise, self.latent_dim, torch.Generator().manual_seed(self.seed + 7))
         self.snapshots: list[tuple[int, torch.Tensor]] = []   # (step, fixed-noise images on CPU)
+        self.ema: list[torch.Tensor] | None = None              # G's averaged parameters (ema_decay > 0)
+        self.ema_updates = 0
+
+    def _update_ema(self, generator: nn.Module) -> None:
+        """G_ema <- b G_ema + (1 - b) G, b = min(ema_decay, (1 + t) / (10 + t)) (see :class:`GANRecipe`)."""
+        params = [p.detach() for p in generator.parameters()]
+        if self.ema is None or self.ema[0].device != params[0].device:     # first step, or resumed from CPU
+            self.ema = [p.clone() for p in params] if self.ema is None else [t.to(params[0].device) for t in self.ema]
+        decay = min(self.recipe.ema_decay, (1 + self.ema_updates) / (_EMA_WARMUP + self.ema_updates))
+        for avg, p in zip(self.ema, params):
+            avg.lerp_(p, 1.0 - decay)
+        self.ema_updates += 1
+
+    def averaged(self, model: nn.Module) -> nn.Module:
+        """A copy of the GAN whose generator has the averaged weights (the live model, without an average)."""
+        if self.ema is None:
+            return model
+        copied = copy.deepcopy(model)
+        with torch.no_grad():
+            for p, avg in zip(copied.generator.parameters(), self.ema):
+                p.copy_(avg)
+        return copied
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         gen = step_generator(self.seed, step)                  # rows, then noise, from one generator
@@ -94,6 +118,8 @@ class GANTask(Task):
         tools.sync(G.parameters())
         g_norm = tools.clip(G.parameters())
         opt_g.step()
+        if r.ema_decay > 0:
+            self._update_ema(G)
         d_value = float(d_loss.detach())
         return {"loss": d_value, "d_loss": d_value, "g_loss": float(g_loss.detach()),
                 "d_real": float(torch.sigmoid(real_logits.detach().float()).mean()),
@@ -106,13 +132,20 @@ class GANTask(Task):
             self.snapshots.append((step, images))
         if self.judge is None:
             return {}
-        return self.judge.score(eval_samples(model, self.eval_samples, self.seed))
+        scores = self.judge.score(eval_samples(model, self.eval_samples, self.seed))
+        if self.ema is not None:
+            ema = self.judge.score(eval_samples(self.averaged(model), self.eval_samples, self.seed))
+            scores.update({f"ema_{k}": v for k, v in ema.items()})
+        return scores
 
     def signature(self) -> dict[str, Any]:
         return {"latent_dim": self.latent_dim, "data": self.data, "gan": self.recipe}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"snapshot_steps": [s for s, _ in self.snapshots], "snapshot_images": [x for _, x in self.snapshots]}
+        return {"snapshot_steps": [s for s, _ in self.snapshots], "snapshot_images": [x for _, x in self.snapshots],
+                "ema": [t.detach().cpu() for t in self.ema] if self.ema is not None else None,
+                "ema_updates": self.ema_updates}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.snapshots = list(zip(state["snapshot_steps"], state["snapshot_images"]))
+        self.ema, self.ema_updates = state.get("ema"), int(state.get("ema_updates", 0))
