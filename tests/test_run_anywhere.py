@@ -72,7 +72,8 @@ def test_environment_yml_lists_the_dependencies_and_every_extra():
     expected = {_name(r): r[len(_name(r)):].replace(" ", "") for r in
                 [*PYPROJECT["project"]["dependencies"], *_extra("all")]}
     listed = {}
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("\ndependencies:"):].splitlines():
         item = re.match(r"^\s+- ([A-Za-z][A-Za-z0-9_.\-]*)([<>=!~][^#\s]*)?", line.split("#")[0])
         if item and item.group(1) not in {"python", "pip"}:
             listed[{"pytorch": "torch"}.get(item.group(1).lower(), item.group(1).lower())] = item.group(2) or ""
