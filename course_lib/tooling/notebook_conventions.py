@@ -17,7 +17,10 @@ dependencies (the data ship as packages), then the cell continues.
   stub (which raises ``NotImplementedError``, so the checker reports "not attempted", as in
   the student edition of ``course_lib.tooling.editions``); ``nbgrader autograde`` runs the
   checkers and their verdict lines are what the grader reads;
-* the profile cell (the first code cell) is tagged ``parameters`` for papermill;
+* the profile cell (the first code cell) is tagged ``parameters`` for papermill. Papermill
+  injects ``-p`` values in a cell right after it, so ``-p PROFILE smoke`` reaches every later
+  cell while the first cell's environment report and seeding keep the default; to change those
+  too, set the environment instead: ``COURSE_PROFILE=smoke papermill in.ipynb out.ipynb``;
 * the kernelspec is ``python3`` with the display name ``Python 3 (ipykernel)``.
 
 The repository address comes from one place, ``[project.urls] Repository`` in
