@@ -217,6 +217,8 @@ def test_make_editions_writes_student_and_teacher(tmp_path):
         assert not any(E.BEGIN in c.source for c in student.cells)
         assert (tmp_path / "ed" / "teacher" / p.name).read_bytes() == p.read_bytes()
     assert (tmp_path / "ed" / "teacher" / "solutions" / "start.py").exists()
+    _assert_no_solutions(tmp_path / "ed" / "student")
+    assert "pip install" in (tmp_path / "ed" / "student" / "README.md").read_text()
     saved = json.loads((tmp_path / "ed" / "teacher" / "solutions_index.json").read_text())
     assert saved == json.loads(json.dumps(index))
     assert all(r["solution"] for r in saved["exercises"]), saved
@@ -233,3 +235,37 @@ def test_editions_into_a_file_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "Not a directory" in err and len(err.splitlines()) == 1
     assert target.read_text() == "not a folder"
+
+
+# ---- the student edition holds no answers --------------------------------------------------------
+
+def _assert_no_solutions(student_dir):
+    """No solutions folder or module, no Python file, no solution block and no import of the solutions."""
+    files = [p for p in student_dir.rglob("*")]
+    assert not [p for p in files if "solutions" in p.relative_to(student_dir).parts], files
+    assert not [p for p in files if p.suffix in {".py", ".pyc", ".whl", ".zip"}], files
+    notebooks = [nbformat.read(p, as_version=4) for p in files if p.suffix == ".ipynb"]
+    code = "\n".join(c.source for nb in notebooks for c in nb.cells if c.cell_type == "code")
+    assert E.STUB in code and E.BEGIN not in code and not E._SOLUTIONS_IMPORT.search(code)
+
+
+def test_student_edition_has_no_solutions(tmp_path):
+    E.make_editions(tmp_path / "ed", NOTEBOOKS)
+    _assert_no_solutions(tmp_path / "ed" / "student")
+    assert (tmp_path / "ed" / "teacher" / "solutions" / "__init__.py").exists()
+
+
+def test_a_notebook_importing_the_solutions_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from course_lib.exercises.solutions.start import standardize")]
+    nbformat.write(nb, tmp_path / "00_peek.ipynb")
+    with pytest.raises(ValueError, match="imports the reference solutions"):
+        E.make_editions(tmp_path / "ed", [tmp_path / "00_peek.ipynb"])
+
+
+def test_editions_without_the_solutions_folder_say_why(tmp_path, monkeypatch):
+    """A pip-installed course_lib has no solutions/: the teacher edition explains instead of crashing."""
+    monkeypatch.setattr(E, "SOLUTIONS", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="checkout of the course repository"):
+        E.make_editions(tmp_path / "ed", NOTEBOOKS[:1])
+    assert not (tmp_path / "ed").exists()

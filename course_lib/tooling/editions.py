@@ -5,10 +5,13 @@ An exercise cell holds the learner's function with the reference body between a
 (``course_lib/exercises/<chapter>.py``). The student edition replaces exactly
 those blocks, markers included, by ``raise NotImplementedError  # your code here``
 (indented like the markers) and clears all outputs, so each checker reports
-"not attempted" until the learner writes the body. The teacher edition is the
-notebooks unchanged, a copy of the reference solutions
-(``course_lib/exercises/solutions/``) and an index of every exercise: notebook,
-cell, the functions to write, the checker, and the matching solution function.
+"not attempted" until the learner writes the body. The student edition holds no
+solution code at all: notebooks and a README on installing ``course_lib``, whose
+built wheel and plain (non-editable) install leave ``course_lib.exercises.solutions``
+out (pyproject.toml). The teacher edition is the notebooks unchanged, a copy of the
+reference solutions (``course_lib/exercises/solutions/``, present only in a checkout
+of the repository) and an index of every exercise: notebook, cell, the functions to
+write, the checker, and the matching solution function.
 
     python -m course_lib editions --out DIR    # DIR/student/, DIR/teacher/ (default artifacts/editions)
 """
@@ -26,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable
 
-__all__ = ["BEGIN", "END", "STUB", "strip_solutions", "student_notebook", "ExerciseCell", "exercise_cells",
+__all__ = ["BEGIN", "END", "STUB", "SOLUTIONS", "strip_solutions", "student_notebook", "ExerciseCell", "exercise_cells",
            "checker_modules", "checkers", "solution_for", "make_editions"]
 
 BEGIN = "### BEGIN SOLUTION"
@@ -34,6 +37,8 @@ END = "### END SOLUTION"
 STUB = "raise NotImplementedError  # your code here"
 
 _EXERCISES = Path(__file__).resolve().parents[1] / "exercises"
+SOLUTIONS = _EXERCISES / "solutions"      # in the repository only: a built wheel leaves it out
+_SOLUTIONS_IMPORT = re.compile(r"\bcourse_lib\.exercises(?:\.solutions\b|\s+import\s+\(?[^)#\n]*\bsolutions\b)")
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.M)
 _CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
 _CHECK_IMPORT = re.compile(r"from\s+course_lib\.exercises\.(\w+)\s+import\s+(\([^)]*\)|[^\n]+)")
@@ -178,6 +183,19 @@ def _solution_index(exercises: Iterable[ExerciseCell]) -> list[dict[str, Any]]:
     return rows
 
 
+_STUDENT_README = f"""# Student edition
+
+The course notebooks with every exercise left for you: each solution is replaced by
+`{STUB}`, and every output is cleared. Write the function
+body, run the cell, and its checker says whether it is right.
+
+The notebooks import `course_lib`. Install it without the reference solutions, from the
+wheel your teacher hands out (`pip install course_lib-*.whl`) or from the course repository
+as a plain install (`pip install PATH_TO_REPOSITORY`, not `-e`): neither contains
+`course_lib.exercises.solutions`.
+"""
+
+
 def make_editions(out_dir: str | Path = "artifacts/editions",
                   notebooks: Iterable[Path] | None = None) -> dict[str, Any]:
     """Write ``out_dir/student/*.ipynb`` and ``out_dir/teacher/`` (see the module docstring); return the index."""
@@ -185,6 +203,10 @@ def make_editions(out_dir: str | Path = "artifacts/editions",
 
     from .notebook_runner import notebook_paths
 
+    if not SOLUTIONS.is_dir():
+        raise FileNotFoundError(f"{SOLUTIONS} is missing: the teacher edition copies the reference solutions, which "
+                                f"only a checkout of the course repository has (a pip-installed course_lib leaves "
+                                f"them out). Run this from the repository, installed with `pip install -e .`")
     out = Path(out_dir)
     paths = list(notebooks) if notebooks is not None else notebook_paths()
     student_dir, teacher_dir = out / "student", out / "teacher"
@@ -195,11 +217,16 @@ def make_editions(out_dir: str | Path = "artifacts/editions",
     all_exercises: list[ExerciseCell] = []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
-        nbformat.write(student_notebook(nb, path.name), student_dir / path.name)
+        student = student_notebook(nb, path.name)
+        for i, cell in enumerate(student.cells):
+            if cell.cell_type == "code" and _SOLUTIONS_IMPORT.search(cell.source):
+                raise ValueError(f"{path.name} cell {i} imports the reference solutions: the student edition "
+                                 f"would hand out the answers (and fail where course_lib is pip-installed)")
+        nbformat.write(student, student_dir / path.name)
         shutil.copy2(path, teacher_dir / path.name)
         all_exercises += exercise_cells(nb, path.name)
-    shutil.copytree(_EXERCISES / "solutions", teacher_dir / "solutions",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (student_dir / "README.md").write_text(_STUDENT_README)
+    shutil.copytree(SOLUTIONS, teacher_dir / "solutions", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     rows = _solution_index(all_exercises)
     index = {"notebooks": [p.name for p in paths], "exercises": rows}
     (teacher_dir / "solutions_index.json").write_text(json.dumps(index, indent=2) + "\n")

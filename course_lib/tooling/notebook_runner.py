@@ -9,21 +9,28 @@ set, writes the executed ``.ipynb`` and an HTML page, and collects a summary row
 ``notebooks/outputs.lock.json``, the hash of each notebook's code cells and the hash of the
 configs of the chapters it imports (:func:`configs_hash`); a test compares both with the
 notebooks and the library, so committed outputs cannot silently go stale.
+
+Progress bars (``tqdm.auto`` in a kernel is an ipywidgets bar) keep, as the text fallback that
+GitHub, nbviewer and static pages show, the text of their first render: ``0%| 0/N``. The runner
+rewrites that text from the bar's final widget state (:func:`finish_progress_text`), so a saved
+notebook's bars read as they ended: ``100%| N/N``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import json
 import os
 import re
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterable
 
 __all__ = ["NOTEBOOK_DIR", "LOCK_FILE", "notebook_paths", "code_hash", "chapters_used", "configs_hash",
-           "run_notebooks"]
+           "finish_progress_text", "run_notebooks"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 LOCK_FILE = NOTEBOOK_DIR / "outputs.lock.json"
@@ -80,6 +87,56 @@ def configs_hash(nb) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def _progress_text(box: dict, model) -> str | None:
+    """The text of a tqdm notebook bar from its widget state, or None if ``box`` is not one.
+
+    tqdm draws a bar as an HBox of three widgets: HTML (description and percentage), FloatProgress
+    (value of max) and HTML (count, times, postfix), with spaces as U+2007 and HTML-escaped text.
+    A bar closed with ``leave=False`` is hidden, so it has no text.
+    """
+    if box.get("model_name") != "HBoxModel":
+        return None
+    children = [model(ref) for ref in box.get("state", {}).get("children", [])]
+    if [c.get("model_name") for c in children] != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    if model(box["state"].get("layout")).get("state", {}).get("visibility") == "hidden":
+        return ""
+    from tqdm.std import Bar
+
+    left, bar, right = (c.get("state", {}) for c in children)
+    text = right.get("value", "")
+    if left.get("value"):       # a bar with a total: "desc: 100%|██████████| 400/400 [...]" as tqdm prints it
+        frac = bar.get("value", 0) / bar["max"] if bar.get("max") else 0.0
+        text = f"{left['value']}|{format(Bar(min(max(frac, 0.0), 1.0), 10), '')}|{text}"
+    return html.unescape(text).replace("\u2007", " ")
+
+
+def finish_progress_text(nb) -> int:
+    """Set each progress-bar output's ``text/plain`` to the bar's final state; returns how many changed.
+
+    A widget output stores the text of the widget's first render (tqdm's ``0%| 0/N``), while the
+    notebook's widget state (``metadata.widgets``, saved by nbclient) holds its last one.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+    def model(ref) -> dict:
+        return state.get(str(ref).removeprefix("IPY_MODEL_"), {})
+
+    changed = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            text = _progress_text(model(view.get("model_id")), model) if isinstance(view, dict) else None
+            if text is not None and out["data"].get("text/plain") != text:
+                out["data"]["text/plain"] = text
+                changed += 1
+    return changed
+
+
 def _strip_volatile(nb) -> None:
     """Remove execution timestamps so re-running does not churn the diff."""
     for cell in nb.cells:
@@ -87,8 +144,8 @@ def _strip_volatile(nb) -> None:
 
 
 def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: str | os.PathLike = "artifacts/notebooks",
-                  inplace: bool = False, timeout: int = 1800) -> bool:
-    """Execute the notebooks; returns True when all pass. See the module docstring."""
+                  inplace: bool = False, timeout: int = 1800, paths: Iterable[Path] | None = None) -> bool:
+    """Execute the notebooks (the course's, or ``paths``); returns True when all pass. See the module docstring."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
@@ -102,7 +159,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
     out.mkdir(parents=True, exist_ok=True)
     lock: dict[str, dict] = {}
     rows = []
-    for path in notebook_paths(only):
+    for path in (list(paths) if paths is not None else notebook_paths(only)):
         nb = nbformat.read(path, as_version=4)
         metrics_file = Path(tempfile.mkstemp(suffix=".json")[1])
         metrics_file.unlink()
@@ -112,7 +169,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
         status, error = "pass", ""
         try:
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
         except (CellExecutionError, CellTimeoutError) as err:
             lines = str(err).strip().splitlines()
             status, error = "FAIL", (lines[-1] if isinstance(err, CellExecutionError) else lines[0])[:300]
@@ -122,6 +179,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
         wall = time.perf_counter() - t0
         metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
         metrics_file.unlink(missing_ok=True)
+        finish_progress_text(nb)
         _strip_volatile(nb)
         nbformat.write(nb, out / path.name)
         html, _ = HTMLExporter().from_notebook_node(nb)
