@@ -6,6 +6,7 @@ compute anything heavy. Used by every notebook.
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -125,26 +126,52 @@ def heatmap(matrix: torch.Tensor | np.ndarray, row_labels: Sequence[str] | None 
     return fig
 
 
-def explore(draw: Callable[..., None], **controls: Any) -> Any:
-    """An ipywidgets explorer with a static fallback.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-    ``draw(**values)`` makes a plot. A static figure for the controls' starting
-    values is always drawn first, so the notebook shows something in HTML, on
-    GitHub and under nbval; in JupyterLab the widget below it updates live.
+
+def _static_png(draw: Callable[..., None], values: Mapping[str, Any]) -> bytes | None:
+    """``draw(**values)`` rendered to PNG as the inline backend would, or None if it made no figure.
+
+    The figures ``draw`` opens are closed, so the inline backend does not show them a second time.
+    """
+    from IPython.core.pylabtools import print_figure
+
+    before = set(plt.get_fignums())
+    draw(**values)
+    made = [n for n in plt.get_fignums() if n not in before]
+    png = print_figure(plt.figure(made[0]), "png") if made else None
+    for n in made:
+        plt.close(n)
+    return png
+
+
+def explore(draw: Callable[..., None], **controls: Any) -> Any:
+    """An ipywidgets explorer whose static fallback shows only where widgets cannot render.
+
+    ``draw(**values)`` makes one figure. The explorer is displayed as ONE output whose mime bundle
+    holds both the widget view and a PNG of ``draw`` at the controls' starting values: a live
+    frontend (JupyterLab, Notebook, VS Code) renders the widget, which redraws as the controls
+    move; a static renderer (GitHub, nbviewer, nbconvert, the course website) shows the PNG. So a
+    learner never sees a stale figure beside the live one.
     ``controls`` are ipywidgets (or anything ``ipywidgets.interactive`` accepts).
-    Returns an :class:`Explorer` wrapping the widget, or ``None`` if ipywidgets is unavailable.
+    Returns an :class:`Explorer` wrapping the widget, or ``None`` if ipywidgets is unavailable
+    (then the static figure is shown alone).
     """
     initial = {k: getattr(w, "value", w) for k, w in controls.items()}
-    draw(**initial)
-    plt.show()
     try:
         import ipywidgets
         from IPython.display import display
     except ImportError:
+        draw(**initial)
+        plt.show()
         print("(ipywidgets not installed: showing the static figure only; pip install ipywidgets)")
         return None
-    widget = ipywidgets.interactive(draw, **controls)
-    display(widget)
+    png = _static_png(draw, initial)
+    widget = ipywidgets.interactive(draw, **controls)        # draws again, into its own Output widget
+    bundle = dict(widget._repr_mimebundle_())                # text/plain + the widget view
+    if png is not None:
+        bundle["image/png"] = base64.b64encode(png).decode("ascii")
+    display(bundle, raw=True)
     return Explorer(widget)
 
 
