@@ -9,7 +9,11 @@ clear the committed outputs, Run All, wait for the last cell, then
   that shows when the JupyterLab extension and ipywidgets do not match);
 * in every cell with a slider, moving the first slider by one step (arrow key on the
   focused handle) changes the output below it (the figure's image or its text); in a cell
-  with a text box and no slider, typing a new value and pressing Enter does.
+  with a text box and no slider, typing a new value and pressing Enter does;
+* an explorer (``course_lib.notebook.viz.explore``) is one output carrying the widget and a
+  static PNG, and the page shows exactly one figure in its cell, before and after the
+  interaction, and that figure changes: a static fallback left beside the live widget (a stale
+  figure that does not follow the controls) fails the test.
 
 Screenshots of every widget cell before and after the interaction, one of the page,
 and the browser's console log go to ``artifacts/browser/``. Run it with
@@ -57,6 +61,19 @@ _SIGNATURE_JS = """(cell) => {
   }
   return parts.join('|');
 }"""
+
+
+_FIGURES_JS = """(cell) => Array.from(cell.querySelectorAll('.jp-Cell-outputArea img'))
+  .filter(img => img.offsetParent !== null && img.getBoundingClientRect().height > 0)
+  .map(img => img.src.length + ':' + img.src.slice(-200))"""
+
+
+def _one_figure(cell, index: int, name: str, when: str) -> str:
+    """The one figure visible in an explorer cell's output (a second one would be a stale fallback)."""
+    figures = cell.evaluate(_FIGURES_JS)
+    assert len(figures) == 1, (f"{name} cell {index}: {len(figures)} figures visible {when}; an explorer shows "
+                               f"exactly one (a static fallback beside the live widget is a stale figure)")
+    return figures[0]
 
 
 def _open_notebook(page, lab, name: str) -> None:
@@ -193,6 +210,13 @@ def test_widgets_render_and_respond(path: Path, lab, browser):
             cell = cells.nth(i)
             cell.scroll_into_view_if_needed()
             report["widget_outputs"] += _check_widget_cell(cell, i, c["outputs"], name)
+            explorer = cell.locator(".widget-interact").count() > 0
+            if explorer:
+                views = [o for o in c["outputs"] if WIDGET_MIME in o["mimes"]]
+                assert len(views) == 1 and "image/png" in views[0]["mimes"], (
+                    f"{name} cell {i}: an explorer is one output with the widget and its static PNG; "
+                    f"outputs here: {[o['mimes'] for o in c['outputs']]}")
+                first = _one_figure(cell, i, name, "after the run")
             if cell.locator(".widget-slider .noUi-handle").count():
                 cell.screenshot(path=str(out / f"{stem}_cell{i:02d}_before.png"))
                 report["interactions"].append(_move_slider(page, cell, i, name))
@@ -203,6 +227,10 @@ def test_widgets_render_and_respond(path: Path, lab, browser):
                 cell.screenshot(path=str(out / f"{stem}_cell{i:02d}_after.png"))
             else:
                 cell.screenshot(path=str(out / f"{stem}_cell{i:02d}.png"))
+            if explorer and report["interactions"] and report["interactions"][-1]["cell"] == i:
+                assert _one_figure(cell, i, name, "after the interaction") != first, (
+                    f"{name} cell {i}: the one visible figure did not change with the controls")
+                report["interactions"][-1]["one_figure_changed"] = True
         widget_errors = [m for m in console if m.startswith(("error", "pageerror")) and re.search(r"[Ww]idget", m)]
         assert not widget_errors, f"{name}: widget errors in the browser console: {widget_errors[:5]}"
         report["status"] = "pass"
