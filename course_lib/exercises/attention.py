@@ -1,14 +1,15 @@
-"""Checkers for notebook 01's exercises: stable softmax, masked scaled dot-product attention, head split/merge.
+"""Checkers for notebook 01's exercises: stable softmax, a causal + padding mask, grouped-query attention.
 
 Each ``check_*`` runs the learner's function on fixed inputs, compares it with a
-reference, and when it is wrong tries the usual mistakes (overflow, wrong axis,
-missing √d_k, mask ignored / inverted / applied after the softmax, reshape without
-transpose) to say *which* one it is. Solutions: ``course_lib.exercises.solutions.attention``.
+reference, and when it is wrong tries the usual mistakes (overflow, wrong axis;
+a mask missing one of its parts, combined with "or", inverted, or padding the
+queries instead of the keys; key/value heads tiled with ``repeat`` instead of
+``repeat_interleave``, missing √d) to say *which* one it is.
+Solutions: ``course_lib.exercises.solutions.attention``.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -16,7 +17,7 @@ import torch
 from ..attention import scaled_dot_product_attention
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_stable_softmax", "check_masked_attention", "check_split_merge"]
+__all__ = ["check_stable_softmax", "check_causal_padding_mask", "check_grouped_query_attention"]
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-6) -> bool:
@@ -62,87 +63,98 @@ def check_stable_softmax(fn: Callable, quiet: bool = False) -> Verdict:
     return run_checker("stable softmax", fn, _softmax_check, quiet)
 
 
-def _attention_inputs() -> tuple[torch.Tensor, ...]:
-    g = torch.Generator().manual_seed(1)
-    B, H, Tq, Tk, dk, dv = 2, 3, 5, 6, 16, 3
-    q = torch.randn(B, H, Tq, dk, generator=g, dtype=torch.float64)
-    k = torch.randn(B, H, Tk, dk, generator=g, dtype=torch.float64)
-    v = torch.randn(B, H, Tk, dv, generator=g, dtype=torch.float64)
-    mask = torch.rand(B, 1, Tq, Tk, generator=g) > 0.4                    # (B, 1, Tq, Tk)
-    mask[..., 0] = True                                                    # every query keeps >= 1 key
-    return q, k, v, mask
+# --- a causal + padding mask -------------------------------------------------------------------
+
+_PAD = 0
+_IDS = torch.tensor([[0, 0, 3, 4, 5, 6],        # left-padded: two PADs first
+                     [7, 8, 9, 2, 0, 0],        # right-padded
+                     [1, 2, 3, 4, 5, 6]])       # no padding                           (B=3, T=6)
 
 
-def _attention_check(fn: Callable) -> None:
-    q, k, v, mask = _attention_inputs()
-    result = fn(q, k, v, mask)
-    if not isinstance(result, tuple) or len(result) != 2:
-        raise ExerciseWrong("return a pair (out, weights)")
-    out, w = result
-    shape_w = (*q.shape[:-1], k.shape[-2])
-    w = _as_tensor(w, "weights", shape_w)
-    out = _as_tensor(out, "out", (*q.shape[:-1], v.shape[-1]))
-    ref_out, ref_w = scaled_dot_product_attention(q, k, v, mask)
-    if _close(w, ref_w):
-        if not _close(out, ref_out):
-            raise ExerciseWrong("the weights are right but the output is not weights @ v")
+def _mask_parts(ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(causal (1, 1, T, T), real keys (B, 1, 1, T)), both bool with True = may attend."""
+    T = ids.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()[None, None]
+    return causal, (ids != pad_id)[:, None, None, :]
+
+
+def _mask_check(fn: Callable) -> None:
+    B, T = _IDS.shape
+    out = fn(_IDS.clone(), _PAD)
+    if not isinstance(out, torch.Tensor):
+        raise ExerciseWrong(f"return a torch.Tensor, got {type(out).__name__}")
+    if out.dtype != torch.bool:
+        raise ExerciseWrong(f"the mask must be bool (True = may attend), got dtype {out.dtype}")
+    if tuple(out.shape) != (B, 1, T, T):
+        raise ExerciseWrong(f"for ids of shape (B={B}, T={T}) the mask must be (B, 1, T, T) = {(B, 1, T, T)} "
+                            f"(one (Tq, Tk) matrix per sequence, broadcast over heads), got {tuple(out.shape)}")
+    causal, keys = _mask_parts(_IDS, _PAD)
+    ref = causal & keys                                                      # (B, 1, T, T)
+    queries = (_IDS != _PAD)[:, None, :, None]                               # (B, 1, T, 1)
+    if torch.equal(out, ref) or torch.equal(out, ref & queries):             # masking PAD queries too is fine
         return
-    full = mask.expand(shape_w)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if _close(w, scores.softmax(-1)):
-        raise ExerciseWrong("the mask is ignored: masked keys (mask False) must get weight 0")
-    if _close(w, scores.masked_fill(mask, float("-inf")).softmax(-1)):
-        raise ExerciseWrong("the mask is inverted: True means 'may attend'; fill the scores where mask is False")
-    if _close(w, scores.softmax(-1) * full):
-        raise ExerciseWrong("the mask is applied after the softmax: the rows no longer sum to 1. Fill masked scores "
-                            "with -inf before the softmax")
-    if _close(w, scores.masked_fill(~mask, float("-inf")).softmax(-2).nan_to_num(0.0)) or \
-            _close(w.sum(-2), torch.ones_like(w.sum(-2))):
-        raise ExerciseWrong("the softmax runs over the queries (dim -2); it must run over the keys (last dim) so "
-                            "each query's weights sum to 1")
-    raw = q @ k.transpose(-2, -1)
-    if _close(w, raw.masked_fill(~mask, float("-inf")).softmax(-1)):
-        raise ExerciseWrong("the scores are not scaled: divide q @ kᵀ by √d_k")
-    if _close(w, (raw / q.shape[-1]).masked_fill(~mask, float("-inf")).softmax(-1)):
-        raise ExerciseWrong("the scores are divided by d_k; divide by √d_k")
-    if not torch.isfinite(w).all():
-        raise ExerciseWrong("some weights are NaN or inf")
-    if (w.abs() * ~full).max() > 1e-9:
-        raise ExerciseWrong("masked keys (mask False) get non-zero weight")
-    other_q = torch.randn(q.shape, generator=torch.Generator().manual_seed(2), dtype=q.dtype)
-    w_other = fn(other_q, k, v, mask)[1]
-    if isinstance(w_other, torch.Tensor) and _close(w_other, w):
-        raise ExerciseWrong("the weights do not depend on the query: with another q they are unchanged. "
-                            "Score each key against each query, q_i · k_j, not a key against itself")
-    raise ExerciseWrong(f"weights differ from softmax(q kᵀ/√d_k) by up to {float((w - ref_w).abs().max()):.3g}")
+    full = lambda m: m.expand(B, 1, T, T)                                    # noqa: E731
+    mistakes = [
+        (~ref, "the mask is inverted: True must mean 'may attend' (PyTorch's nn.MultiheadAttention uses the "
+               "opposite convention)"),
+        (full(causal), "padding keys are not masked: a query must not attend to a PAD key (ids == pad_id)"),
+        (full(keys), "the causal part is missing: query i may only attend to keys j <= i"),
+        (causal | keys, "the two masks are combined with 'or': a key is allowed only if BOTH allow it (use &)"),
+        (full(causal.transpose(-2, -1)) & keys, "the causal part is transposed: query i (row) may attend to keys "
+                                                "j <= i (columns), a lower-triangular matrix (tril, not triu)"),
+        (causal & queries, "the padding is applied to the queries (rows): it must be applied to the keys "
+                           "(the last axis), so that no query looks at a PAD token"),
+    ]
+    for wrong, message in mistakes:
+        if torch.equal(out, full(wrong)):
+            raise ExerciseWrong(message)
+    b, i, j = (out != ref).nonzero()[0, [0, 2, 3]].tolist()
+    raise ExerciseWrong(f"for sequence {b} ({_IDS[b].tolist()}, pad_id={_PAD}), query {i} and key {j}: "
+                        f"got {bool(out[b, 0, i, j])}, expected {bool(ref[b, 0, i, j])}")
 
 
-def check_masked_attention(fn: Callable, quiet: bool = False) -> Verdict:
-    """Check ``fn(q, k, v, mask) -> (out, weights)``: scaled dot-product attention with a bool mask."""
-    return run_checker("masked scaled dot-product attention", fn, _attention_check, quiet)
+def check_causal_padding_mask(fn: Callable, quiet: bool = False) -> Verdict:
+    """Check ``fn(ids (B, T), pad_id) -> (B, 1, T, T)`` bool: key j <= query i and key j not padding."""
+    return run_checker("causal + padding mask", fn, _mask_check, quiet)
 
 
-def _split_merge_check(fns: tuple[Callable, Callable]) -> None:
-    split, merge = fns
-    B, T, D, H = 2, 3, 8, 4
-    d = D // H
-    x = torch.arange(B * T * D, dtype=torch.float32).view(B, T, D)
-    ref = x.view(B, T, H, d).transpose(1, 2)                               # (B, H, T, d)
-    s = _as_tensor(split(x, H), f"split_heads(x (B={B}, T={T}, D={D}), H={H})", (B, H, T, d))
-    if not torch.equal(s, ref):
-        if torch.equal(s, x.reshape(B, H, T, d)):
-            raise ExerciseWrong("you reshaped (B, T, D) straight to (B, H, T, D/H), so one 'head' mixes features "
-                                "of different time steps. View as (B, T, H, D/H) first, then transpose(1, 2)")
-        raise ExerciseWrong(f"split_heads(x)[b, h, t] should be x[b, t, h*{d}:(h+1)*{d}]; "
-                            f"got {s[0, 1, 0].tolist()} for b=0, h=1, t=0, expected {ref[0, 1, 0].tolist()}")
-    m = _as_tensor(merge(ref), f"merge_heads(x (B={B}, H={H}, T={T}, d={d}))", (B, T, D))
-    if not torch.equal(m, x):
-        if torch.equal(m, ref.reshape(B, T, D)):
-            raise ExerciseWrong("merge_heads reshapes (B, H, T, d) straight to (B, T, D): transpose(1, 2) back to "
-                                "(B, T, H, d) first (then .reshape, since the transpose is not contiguous)")
-        raise ExerciseWrong("merge_heads(split_heads(x)) does not give back x")
+# --- grouped-query attention --------------------------------------------------------------------
+
+def _gqa_inputs(H: int, G: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(3)
+    B, T, d = 2, 5, 8
+    return (torch.randn(B, H, T, d, generator=g, dtype=torch.float64),
+            torch.randn(B, G, T, d, generator=g, dtype=torch.float64),
+            torch.randn(B, G, T, d, generator=g, dtype=torch.float64))
 
 
-def check_split_merge(split_heads: Callable, merge_heads: Callable, quiet: bool = False) -> Verdict:
-    """Check ``split_heads(x, H)``: (B, T, D) -> (B, H, T, D/H) and ``merge_heads`` its inverse."""
-    return run_checker("split/merge heads", (split_heads, merge_heads), _split_merge_check, quiet)
+def _gqa_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tile: str = "interleave",
+                   scale: float | None = None) -> torch.Tensor:
+    r = q.shape[1] // k.shape[1]
+    share = (lambda t: t.repeat_interleave(r, dim=1)) if tile == "interleave" else (lambda t: t.repeat(1, r, 1, 1))
+    return scaled_dot_product_attention(q, share(k), share(v), scale=scale)[0]      # (B, H, T, d)
+
+
+def _gqa_check(fn: Callable) -> None:
+    for H, G in ((6, 2), (4, 4), (4, 1)):
+        q, k, v = _gqa_inputs(H, G)
+        what = f"grouped_query_attention(q (B, H={H}, T, d), k and v (B, G={G}, T, d))"
+        out = _as_tensor(fn(q, k, v), what, tuple(q.shape))
+        ref = _gqa_reference(q, k, v)
+        if _close(out, ref):
+            continue
+        if _close(out, _gqa_reference(q, k, v, tile="repeat")):
+            raise ExerciseWrong(f"with H={H}, G={G} query head h must share key/value head h // (H/G) (heads "
+                                f"0..{H // G - 1} use group 0); `repeat` tiles the groups as 0, 1, 0, 1, ...: use "
+                                f"repeat_interleave(H // G, dim=1)")
+        if _close(out, _gqa_reference(q, k, v, scale=1.0)):
+            raise ExerciseWrong("the scores are not scaled: divide q @ kᵀ by √d")
+        if _close(out, _gqa_reference(q, k, v, scale=1.0 / q.shape[-1])):
+            raise ExerciseWrong("the scores are divided by d; divide by √d")
+        raise ExerciseWrong(f"{what} differs from softmax(q kᵀ/√d) v with shared key/value heads by up to "
+                            f"{float((out.double() - ref).abs().max()):.3g}")
+
+
+def check_grouped_query_attention(fn: Callable, quiet: bool = False) -> Verdict:
+    """Check ``fn(q (B, H, T, d), k (B, G, T, d), v (B, G, T, d)) -> (B, H, T, d)``, G dividing H."""
+    return run_checker("grouped-query attention", fn, _gqa_check, quiet)

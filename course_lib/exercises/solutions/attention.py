@@ -6,7 +6,7 @@ import math
 
 import torch
 
-__all__ = ["stable_softmax", "masked_attention", "split_heads", "merge_heads"]
+__all__ = ["stable_softmax", "causal_padding_mask", "grouped_query_attention"]
 
 
 def stable_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -16,22 +16,17 @@ def stable_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return e / e.sum(dim=dim, keepdim=True)
 
 
-def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(out, weights) of softmax(q kᵀ/√d_k, masked before the softmax) v; mask True = may attend."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    scores = scores.masked_fill(~mask, float("-inf"))
-    weights = scores.softmax(dim=-1)
-    return weights @ v, weights
+def causal_padding_mask(ids: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """ids (B, T) -> bool (B, 1, T, T): query i may attend to key j iff j <= i and ids[b, j] != pad_id."""
+    T = ids.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril()    # (T, T)
+    real_keys = (ids != pad_id)[:, None, None, :]                            # (B, 1, 1, T)
+    return causal & real_keys                                                # (B, 1, T, T)
 
 
-def split_heads(x: torch.Tensor, H: int) -> torch.Tensor:
-    """(B, T, D) -> (B, H, T, D/H)."""
-    B, T, D = x.shape
-    return x.view(B, T, H, D // H).transpose(1, 2)
-
-
-def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """(B, H, T, d) -> (B, T, H*d)."""
-    B, H, T, d = x.shape
-    return x.transpose(1, 2).reshape(B, T, H * d)
+def grouped_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """q (B, H, T, d), k and v (B, G, T, d) -> (B, H, T, d); query head h uses key/value head h // (H/G)."""
+    r = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(r, dim=1), v.repeat_interleave(r, dim=1)      # (B, H, T, d)
+    weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-1)   # (B, H, T, T)
+    return weights @ v
