@@ -11,7 +11,8 @@ import json
 import nbformat
 import pytest
 
-from course_lib.tooling.notebook_runner import WIDGET_STATE, WIDGET_VIEW, finish_progress_text, run_notebooks
+from course_lib.tooling.notebook_runner import (WIDGET_STATE, WIDGET_VIEW, finish_progress_text, notebook_paths,
+                                              run_notebooks)
 
 
 def _widget_outputs(nb) -> list[dict]:
@@ -79,3 +80,12 @@ def test_other_widgets_keep_their_text():
     assert finish_progress_text(nb) == 0
     assert nb.cells[0].outputs[0]["data"]["text/plain"].startswith("HBox(")
     assert finish_progress_text(nbformat.v4.new_notebook()) == 0    # no widget state at all
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.name)
+def test_committed_progress_bars_read_as_they_ended(path):
+    """Outputs made by `python3 course.py outputs` (the runner) pass; outputs saved any other way are re-made."""
+    nb = nbformat.read(path, as_version=4)
+    stale = finish_progress_text(nb)
+    assert stale == 0, (f"{path.name}: {stale} progress bars keep the text of their first render (0%): "
+                        f"re-make the outputs with `python3 course.py outputs --only {path.name[:2]}`")
