@@ -9,10 +9,11 @@
     python3 course.py editions  # student notebooks (solutions stubbed) + teacher edition, in artifacts/editions/
     python3 course.py bundle    # offline classroom: data caches + trained, verified checkpoints (--profile P)
     python3 course.py browser-test  # every notebook in JupyterLab in headless Chromium: widgets render and respond
+    python3 course.py site      # the course website, rendered offline from the committed notebooks: artifacts/site/
 
 Set-up creates ``.venv`` beside this file and installs the exact versions CI tested
 (``requirements/constraints.txt``) plus ``course_lib`` in editable mode with every extra
-(``.[all]``: JupyterLab, the notebook tools and the test tools). It re-runs only
+(``.[all]``: JupyterLab, the notebook tools, the test tools and the website builder). It re-runs only
 when the constraints or ``pyproject.toml`` change. ``COURSE_TORCH_INDEX`` (for example
 the PyTorch CPU wheel index) installs torch from that index first, to save disk.
 """
@@ -113,7 +114,7 @@ def _help_without_setup(command: str) -> int:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
-    if command not in {"setup", "lab", "test", "outputs", "editions", "bundle", "browser-test"}:
+    if command not in {"setup", "lab", "test", "outputs", "editions", "bundle", "browser-test", "site"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
     if command in {"editions", "bundle"} and {"-h", "--help"} & set(argv[1:]):
@@ -125,7 +126,7 @@ def main(argv: list[str]) -> int:
     if command == "lab":
         return subprocess.call([str(python), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT / "notebooks"),
                                 *argv[1:]], cwd=ROOT, env=env)
-    if command in {"editions", "bundle"}:
+    if command in {"editions", "bundle", "site"}:      # site: the course website in artifacts/site/, offline
         return subprocess.call([str(python), "-m", "course_lib", command, *argv[1:]], cwd=ROOT, env=env)
     if command == "browser-test":   # JupyterLab + headless Chromium, smoke profile; artifacts/browser/
         _browser_setup(python)

@@ -136,6 +136,13 @@ def _timings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site(args: argparse.Namespace) -> int:
+    from .tooling.site import build_site
+    out = build_site(args.out, quiet=not args.verbose)
+    print(f"wrote the course website to {out}/ (open index.html in a browser)")
+    return 0
+
+
 def _bundle(args: argparse.Namespace) -> int:
     from .tooling.bundle import prepare_classroom
     manifest = prepare_classroom(profile=args.profile, only=args.only, verify_only=args.verify, device=args.device,
@@ -195,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--steps", type=int, default=None, help="override every chapter's step budget (a rehearsal)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_bundle)
+
+    w = sub.add_parser("site", help="build the course website from the committed notebooks (nothing executes)")
+    w.add_argument("--out", default="artifacts/site", help="output folder (default: artifacts/site/, git-ignored)")
+    w.add_argument("--verbose", action="store_true", help="show MkDocs' log")
+    w.set_defaults(func=_site)
 
     m = sub.add_parser("timings", help="learner and machine time per notebook (one source for every timing figure)")
     m.add_argument("--write", action="store_true", help="write the table into README.md between its markers")

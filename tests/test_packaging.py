@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"torch": "pytorch"}            # PyPI name -> conda-forge name
 
 
 def _split(requirement: str) -> tuple[str, str]:
@@ -23,33 +22,6 @@ def pyproject_deps():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert data["project"]["requires-python"] == ">=3.11"
     return dict(_split(r) for r in data["project"]["dependencies"])
-
-
-def _environment_deps():
-    conda, pip, section = {}, {}, None
-    for line in (ROOT / "environment.yml").read_text().splitlines():
-        stripped = line.split("#")[0].rstrip()
-        if re.match(r"^\s{2}- pip:\s*$", stripped):
-            section = "pip"
-            continue
-        if stripped.startswith("dependencies:"):
-            section = "conda"
-            continue
-        item = re.match(r"^\s+- (.+)$", stripped)
-        if section and item and not item.group(1).startswith("-e"):
-            name, spec = _split(item.group(1).replace("=", "==", 1) if re.match(r"^python=\d", item.group(1))
-                                else item.group(1))
-            (pip if section == "pip" and line.startswith("      ") else conda)[name] = spec
-    return conda, pip
-
-
-def test_environment_yml_matches_pyproject(pyproject_deps):
-    conda, pip = _environment_deps()
-    assert conda.pop("python") == "==3.11" and "pip" in conda
-    conda.pop("pip")
-    from_env = {**pip, **{next((k for k, v in CONDA_NAMES.items() if v == name), name): spec
-                          for name, spec in conda.items()}}
-    assert from_env == pyproject_deps
 
 
 def test_constraints_pin_every_dependency_within_its_range(pyproject_deps):

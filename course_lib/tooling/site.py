@@ -1,0 +1,157 @@
+"""The course as a static website, rendered from the committed notebooks and their outputs.
+
+Nothing executes: the pages show the outputs of the ``class`` run that made the committed
+notebooks, as GitHub does, with the chapter sequence as navigation, the README as the home page,
+and the glossary, troubleshooting, further reading and the other guides beside it.
+
+Why MkDocs with mkdocs-jupyter (the ``[site]`` extra): it is pure Python, installs from the package
+index like the rest of the course, renders notebooks through nbconvert (already a course
+dependency) without executing them, and builds a site that also works opened from disk (the
+Material theme's ``offline`` plugin, no web fonts). Jupyter Book 2 needs Node.js and the MyST
+engine; Jupyter Book 1 would pull the whole Sphinx stack for the same result.
+
+Live widgets cannot run without a kernel, so each widget output keeps only its static fallback (the
+PNG an explorer draws, a progress bar's text) on the site.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .notebook_runner import NOTEBOOK_DIR, notebook_paths
+
+__all__ = ["ROOT", "DEFAULT_OUT", "GUIDES", "EXTRA_PAGES", "chapter_title", "static_outputs", "build_site"]
+
+ROOT = NOTEBOOK_DIR.parent
+DEFAULT_OUT = ROOT / "artifacts" / "site"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+MATHJAX = "mathjax/MathJax.js"           # MathJax 2.7 from jupyter-server-mathjax, copied into the site
+_MATHJAX_CONFIG = """MathJax.Hub.Config({tex2jax: {inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]],
+  processEscapes: true, processEnvironments: true}, TeX: {extensions: ["AMSmath.js", "AMSsymbols.js"]}});
+"""
+# (page title, file under docs/) in navigation order; the README is the home page
+GUIDES = [("Glossary and notation", "glossary.md"), ("Troubleshooting", "troubleshooting.md"),
+          ("Further reading", "further_reading.md"), ("Classroom", "classroom.md"),
+          ("Command line", "command_line.md"), ("GPUs", "gpus.md"), ("Benchmarks", "benchmarks.md"),
+          ("Installing", "install.md"), ("Architecture", "architecture.md"), ("Reliability", "reliability.md"),
+          ("Maintainers", "maintainers.md")]
+# pages from outside docs/ that the README and guides link to: (page title, path from the repository root)
+EXTRA_PAGES = [("Third-party data and licences", "THIRD_PARTY.md"), ("Results (CPU)", "benchmarks/RESULTS.md"),
+               ("Results (GPU)", "benchmarks/GPU.md")]
+
+
+def chapter_title(nb) -> str:
+    """The notebook's first heading, e.g. '01 · Attention: ...'."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#\s+(.+)$", cell.source, re.M)
+            if match:
+                return match.group(1).strip()
+    raise ValueError("a course notebook must start with a level-1 heading")
+
+
+def static_outputs(nb):
+    """The notebook with every live-widget view removed from its outputs (their static fallbacks remain)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))          # a deep copy
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        kept = []
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if data is not None and WIDGET_VIEW in data:
+                data.pop(WIDGET_VIEW)
+                if not data:
+                    continue
+            kept.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = kept
+    return nb
+
+
+def _rewrite_links(text: str) -> str:
+    """Links as they must read inside the site, where README, docs/ and the notebooks share one folder:
+    docs/x.md and ../x (from docs/) -> x, notebooks/NN.ipynb -> NN.ipynb."""
+    return re.sub(r"\]\((?:docs/|\.\./|notebooks/)", "](", text)
+
+
+def _config(chapters: list[tuple[str, str]], guides: list[tuple[str, str]]) -> str:
+    nav = ["nav:", "  - Home: index.md", "  - Chapters:"]
+    nav += [f"      - {json.dumps(title)}: {name}" for title, name in chapters]
+    nav += ["  - Guides:"] + [f"      - {json.dumps(title)}: {name}" for title, name in guides]
+    return "\n".join([
+        "site_name: Self-supervised deep learning, hands on",
+        "use_directory_urls: false          # pages open from disk as well as from a web server",
+        "theme:",
+        "  name: material",
+        "  font: false                      # no web fonts: the site builds and reads offline",
+        "  features: [navigation.sections, navigation.footer, toc.follow]",
+        "plugins:",
+        "  - search",
+        "  - offline",
+        "  - mkdocs-jupyter:",
+        "      execute: false",
+        "      cache: false",
+        "      include_source: true",
+        "      include_requirejs: false",
+        "      ignore_h1_titles: false",
+        f"      custom_mathjax_url: {MATHJAX}?config=TeX-AMS_CHTML-full,Safe",
+        "markdown_extensions:",
+        "  - tables",
+        "  - admonition",
+        "  - pymdownx.arithmatex: {generic: true}",
+        "extra_javascript:",
+        "  - javascripts/mathjax-config.js",
+        f"  - {MATHJAX}?config=TeX-AMS_CHTML-full,Safe",
+        *nav, ""])
+
+
+def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
+    """Render README, guides and notebooks into ``out`` with MkDocs; return the folder (``index.html`` inside)."""
+    try:
+        import jupyter_server_mathjax  # noqa: F401
+        import mkdocs  # noqa: F401
+        import mkdocs_jupyter  # noqa: F401
+    except ImportError as err:
+        raise ImportError(f"building the site needs the [site] extra ({err.name} is missing): "
+                          f"pip install -e '.[site]', or run python3 course.py site") from err
+    out = Path(out).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "docs"
+        src.mkdir()
+        (src / "index.md").write_text(_rewrite_links((ROOT / "README.md").read_text(encoding="utf-8")),
+                                      encoding="utf-8")
+        guides = [(title, name) for title, name in GUIDES if (ROOT / "docs" / name).exists()]
+        for _, name in guides:
+            (src / name).write_text(_rewrite_links((ROOT / "docs" / name).read_text(encoding="utf-8")),
+                                    encoding="utf-8")
+        for title, rel in EXTRA_PAGES:
+            if (ROOT / rel).exists():
+                (src / rel).parent.mkdir(parents=True, exist_ok=True)
+                (src / rel).write_text(_rewrite_links((ROOT / rel).read_text(encoding="utf-8")), encoding="utf-8")
+                guides.append((title, rel))
+        if (ROOT / "docs" / "images").is_dir():
+            shutil.copytree(ROOT / "docs" / "images", src / "images")
+        import jupyter_server_mathjax
+        shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", src / "mathjax")
+        (src / "javascripts").mkdir()
+        (src / "javascripts" / "mathjax-config.js").write_text(_MATHJAX_CONFIG, encoding="utf-8")
+        chapters = []
+        for path in notebook_paths():
+            nb = nbformat.read(path, as_version=4)
+            nbformat.write(static_outputs(nb), src / path.name)
+            chapters.append((chapter_title(nb), path.name))
+        config = Path(tmp) / "mkdocs.yml"
+        config.write_text(_config(chapters, guides), encoding="utf-8")
+        cmd = [sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(config), "-d", str(out)]
+        proc = subprocess.run(cmd + (["--quiet"] if quiet else []), capture_output=quiet, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"mkdocs build failed:\n{(proc.stderr or '')[-2000:]}")
+    return out

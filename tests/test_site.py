@@ -1,0 +1,49 @@
+"""The course website: built offline from the committed notebooks, every chapter a page with its figures."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from course_lib.tooling.notebook_runner import notebook_paths
+from course_lib.tooling.site import GUIDES, WIDGET_VIEW, build_site, chapter_title, static_outputs
+
+
+def _pngs(nb) -> int:
+    return sum("image/png" in out.get("data", {}) for c in nb.cells for out in c.get("outputs", []))
+
+
+def test_widget_outputs_keep_only_their_static_fallback():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 99 · A title\n"), nbformat.v4.new_code_cell(
+        "explore()", outputs=[nbformat.v4.new_output("display_data", data={
+            WIDGET_VIEW: {"model_id": "x", "version_major": 2, "version_minor": 0},
+            "image/png": "iVBORw0KGgo=", "text/plain": "Figure"}),
+            nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": "y"}})])],
+        metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {}}})
+    static = static_outputs(nb)
+    assert [sorted(o.data) for o in static.cells[1].outputs] == [["image/png", "text/plain"]]
+    assert "widgets" not in static.metadata and WIDGET_VIEW in nb.cells[1].outputs[0].data   # the input is untouched
+    assert chapter_title(nb) == "99 · A title"
+
+
+@pytest.mark.slow
+def test_site_builds_offline_with_every_chapter_and_its_figures(tmp_path):
+    out = build_site(tmp_path / "site")
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "Self-supervised deep learning" in index and 'src="images/attention_explorer.png"' in index
+    assert (out / "images" / "attention_explorer.png").exists() and (out / "mathjax" / "MathJax.js").exists()
+    for path in notebook_paths():
+        nb = nbformat.read(path, as_version=4)
+        page = out / f"{path.stem}.html"
+        assert page.exists(), f"no page for {path.name}"
+        html = page.read_text(encoding="utf-8")
+        assert chapter_title(nb).split(":")[0] in html
+        assert html.count("data:image/png;base64") >= _pngs(nb), f"{path.name}: figures missing on its page"
+        assert f'href="{path.stem}.html"' in index                     # in the navigation of every page
+    for _, name in GUIDES:
+        assert (out / name.replace(".md", ".html")).exists(), name
+    # nothing is fetched from the network to read a page (the search shim only serves file:// search)
+    remote = set(re.findall(r'<(?:script|img|link)[^>]+(?:src|href)="(https?://[^"]+)"', index))
+    assert remote <= {"https://unpkg.com/iframe-worker/shim"}, remote
