@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from course_lib.exercises.contrastive import check_nt_xent, check_translate
+from course_lib.exercises.contrastive import check_alignment_uniformity, check_translate
 from course_lib.exercises.solutions import contrastive as solutions
 
 
@@ -12,50 +12,50 @@ def _stub(*args):
 
 
 def test_solutions_pass():
-    assert check_nt_xent(solutions.nt_xent, quiet=True).correct
+    assert check_alignment_uniformity(solutions.alignment, solutions.uniformity, quiet=True).correct
     assert check_translate(solutions.translate, quiet=True).correct
 
 
 def test_stubs_not_attempted():
-    assert check_nt_xent(_stub, quiet=True).status == "not attempted"
+    assert check_alignment_uniformity(_stub, _stub, quiet=True).status == "not attempted"
+    assert check_alignment_uniformity(solutions.alignment, _stub, quiet=True).status == "not attempted"
     assert check_translate(_stub, quiet=True).status == "not attempted"
 
 
-def _nt_xent_variant(normalize=True, exclude_self=True, temperature_used=True):
-    def fn(z1, z2, t):
-        b = z1.shape[0]
-        z = torch.cat([z1, z2])
+def _uniformity_variant(normalize=True, distinct=True, squared=True, log=True):
+    def fn(z, t=2.0):
         u = F.normalize(z, dim=1) if normalize else z
-        logits = u @ u.T / (t if temperature_used else 1.0)
-        if exclude_self:
-            logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool), float("-inf"))
-        return F.cross_entropy(logits, torch.cat([torch.arange(b, 2 * b), torch.arange(b)]))
+        d = torch.cdist(u, u) if not distinct else torch.pdist(u)
+        d2 = d.pow(2) if squared else d
+        m = torch.exp(-t * d2).mean()
+        return m.log() if log else m
     return fn
 
 
-def test_nt_xent_mistakes_are_named():
-    v = check_nt_xent(_nt_xent_variant(exclude_self=False), quiet=True)
-    assert v.status == "wrong" and "self-similarity" in v.message
-    v = check_nt_xent(_nt_xent_variant(normalize=False), quiet=True)
-    assert v.status == "wrong" and "normalised" in v.message
-    v = check_nt_xent(_nt_xent_variant(temperature_used=False), quiet=True)
-    assert v.status == "wrong" and "temperature" in v.message
+def test_alignment_uniformity_mistakes_are_named():
+    def check(align, unif):
+        return check_alignment_uniformity(align, unif, quiet=True)
+    raw_align = lambda z1, z2, alpha=2.0: (z1 - z2).norm(dim=1).pow(alpha).mean()
+    v = check(raw_align, solutions.uniformity)
+    assert v.status == "wrong" and "alignment: normalise" in v.message
+    fixed_power = lambda z1, z2, alpha=2.0: solutions.alignment(z1, z2, 2.0)
+    v = check(fixed_power, solutions.uniformity)
+    assert v.status == "wrong" and "power alpha" in v.message
+    for kwargs, words in ((dict(normalize=False), "uniformity: normalise"), (dict(distinct=False), "i < j"),
+                          (dict(squared=False), "SQUARED"), (dict(log=False), "log of the mean")):
+        v = check(solutions.alignment, _uniformity_variant(**kwargs))
+        assert v.status == "wrong" and words in v.message, (kwargs, v.message)
+    assert check(solutions.alignment, _uniformity_variant()).correct
 
 
-def test_nt_xent_mse_and_triplet_are_wrong():
-    mse = lambda z1, z2, t: ((F.normalize(z1, dim=1) - F.normalize(z2, dim=1)) ** 2).sum(1).mean()
-    assert check_nt_xent(mse, quiet=True).status == "wrong"
-
-    def triplet(z1, z2, t):
-        u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-        d_pos = (u1 - u2).norm(dim=1)
-        d_neg = (u1 - u2.roll(1, 0)).norm(dim=1)
-        return F.relu(d_pos - d_neg + 0.5).mean()
-    assert check_nt_xent(triplet, quiet=True).status == "wrong"
-
-
-def test_nt_xent_crash_is_reported():
-    v = check_nt_xent(lambda z1, z2, t: z1 @ z2, quiet=True)
+def test_alignment_uniformity_other_wrong_answers():
+    v = check_alignment_uniformity(lambda z1, z2, alpha=2.0: (z1 - z2).pow(2).sum(1), solutions.uniformity,
+                                   quiet=True)
+    assert v.status == "wrong" and "one number" in v.message
+    sign = lambda z, t=2.0: -solutions.uniformity(z, t)
+    v = check_alignment_uniformity(solutions.alignment, sign, quiet=True)
+    assert v.status == "wrong" and "expected" in v.message
+    v = check_alignment_uniformity(solutions.alignment, lambda z, t=2.0: z @ z, quiet=True)
     assert v.status == "wrong" and "raised" in v.message
 
 

@@ -1,8 +1,8 @@
-"""Checkers for notebook 04 (contrastive learning): NT-Xent, and a batched augmentation.
+"""Checkers for notebook 04 (contrastive learning): alignment and uniformity, and a batched augmentation.
 
-* :func:`check_nt_xent` - ``fn(z1, z2, temperature) -> scalar`` must equal SimCLR's NT-Xent
-  (Chen et al., 2020, eq. 1); common slips (self-similarity kept, no normalisation, no
-  temperature, one direction only, sum instead of mean) are named in the verdict.
+* :func:`check_alignment_uniformity` - ``alignment(z1, z2, alpha)`` and ``uniformity(z, t)`` must
+  equal Wang & Isola's (2020) metrics on the unit sphere (checked against a double loop); common
+  slips (no normalisation, the pairs i = j kept, the distance not squared, no log) are named.
 * :func:`check_translate` - ``fn(images, shifts) -> images`` must shift every image of a
   batch by its own whole-pixel (dx, dy), filling with 0, in one batched call.
 """
@@ -16,64 +16,86 @@ import torch.nn.functional as F
 
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_nt_xent", "check_translate"]
+__all__ = ["check_alignment_uniformity", "check_translate"]
 
 
-def _reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, t: float, *, normalize: bool = True,
-                       exclude_self: bool = True, both: bool = True, reduction: str = "mean") -> torch.Tensor:
-    """NT-Xent and its usual wrong variants (for naming the mistake)."""
-    b = z1.shape[0]
-    z = torch.cat([z1, z2]).double()
-    u = F.normalize(z, dim=1) if normalize else z
-    logits = u @ u.T / t
-    if exclude_self:
-        logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool), float("-inf"))
-    targets = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
-    if not both:
-        logits, targets = logits[:b], targets[:b]
-    return F.cross_entropy(logits, targets, reduction=reduction)
+def _unit(z: torch.Tensor) -> torch.Tensor:
+    return z / z.norm(dim=1, keepdim=True)
 
 
-def check_nt_xent(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor], quiet: bool = False) -> Verdict:
-    """Check a learner's ``nt_xent(z1, z2, temperature)``."""
+def _reference_alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0, *, normalize: bool = True
+                         ) -> torch.Tensor:
+    """Wang & Isola's alignment, E ||u1 - u2||^alpha over the pairs (and a slip: no normalisation)."""
+    u1, u2 = (_unit(z1), _unit(z2)) if normalize else (z1, z2)
+    return ((u1 - u2) ** 2).sum(1).sqrt().pow(alpha).mean()
 
-    def check(f: Callable) -> None:
-        gen = torch.Generator().manual_seed(4)
-        for b, d, t in ((4, 3, 0.5), (8, 16, 0.1), (5, 7, 1.0)):
-            z1 = torch.randn(b, d, generator=gen, dtype=torch.float64) * 3
-            z2 = z1 + 0.5 * torch.randn(b, d, generator=gen, dtype=torch.float64)
-            out = f(z1.clone(), z2.clone(), t)
-            if not isinstance(out, torch.Tensor):
-                raise ExerciseWrong(f"return a torch.Tensor, got {type(out).__name__}")
-            if out.ndim != 0:
-                raise ExerciseWrong(f"return a scalar (mean over the 2B anchors), got shape {tuple(out.shape)}")
-            got = out.detach().double()
-            want = _reference_nt_xent(z1, z2, t)
-            if torch.isclose(got, want, rtol=1e-4, atol=1e-5):
+
+def _reference_uniformity(z: torch.Tensor, t: float = 2.0, *, normalize: bool = True, distinct: bool = True,
+                          squared: bool = True, log: bool = True) -> torch.Tensor:
+    """Wang & Isola's uniformity, log E_{i<j} exp(-t ||u_i - u_j||^2), by a double loop (and its slips)."""
+    u = _unit(z) if normalize else z
+    terms = []
+    for i in range(len(u)):
+        for j in range(len(u)):
+            if (i < j) if distinct else True:
+                d = ((u[i] - u[j]) ** 2).sum()
+                terms.append(torch.exp(-t * (d if squared else d.sqrt())))
+    mean = torch.stack(terms).mean()
+    return mean.log() if log else mean
+
+
+def _as_number(out: object, what: str) -> float:
+    if isinstance(out, torch.Tensor):
+        if out.numel() != 1:
+            raise ExerciseWrong(f"{what} must return one number (a mean over the pairs), got shape {tuple(out.shape)}")
+        return float(out.detach())
+    if isinstance(out, (float, int)):
+        return float(out)
+    raise ExerciseWrong(f"{what} must return a float or a 0-dim tensor, got {type(out).__name__}")
+
+
+def check_alignment_uniformity(alignment: Callable[..., torch.Tensor | float],
+                               uniformity: Callable[..., torch.Tensor | float], quiet: bool = False) -> Verdict:
+    """Check a learner's ``alignment(z1, z2, alpha=2)`` and ``uniformity(z, t=2)`` (Wang & Isola, 2020)."""
+
+    def close(a: float, b: torch.Tensor) -> bool:
+        return abs(a - float(b)) <= 1e-5 + 1e-4 * abs(float(b))
+
+    def check(align: Callable, unif: Callable) -> None:
+        gen = torch.Generator().manual_seed(11)
+        for n, d, alpha, t in ((6, 3, 2.0, 2.0), (9, 5, 1.0, 1.0), (5, 8, 3.0, 0.5)):
+            z1 = 2.5 * torch.randn(n, d, generator=gen, dtype=torch.float64)
+            z2 = 0.5 * (z1 + torch.randn(n, d, generator=gen, dtype=torch.float64))
+            got = _as_number(align(z1.clone(), z2.clone(), alpha), "alignment")
+            want = _reference_alignment(z1, z2, alpha)
+            if not close(got, want):
+                if close(got, _reference_alignment(z1, z2, alpha, normalize=False)):
+                    raise ExerciseWrong("alignment: normalise each row to unit length first (u = z / ||z||); both "
+                                        "metrics live on the unit sphere")
+                if close(got, _reference_alignment(z1, z2, 2.0)) or close(got, _reference_alignment(z1, z2, 1.0)):
+                    raise ExerciseWrong(f"alignment: with alpha={alpha} raise the distance ||u1 - u2|| to the power "
+                                        "alpha (use the argument, not a fixed exponent)")
+                raise ExerciseWrong(f"alignment: for {n} pairs in {d}-D with alpha={alpha} you return {got:.5f}, "
+                                    f"expected {float(want):.5f}: the mean over pairs b of ||u1_b - u2_b||^alpha")
+            got = _as_number(unif(z1.clone(), t), "uniformity")
+            want = _reference_uniformity(z1, t)
+            if close(got, want):
                 continue
-            slips = {
-                "the self-similarity s_ii is still in the denominator: mask the diagonal (k != i) with -inf":
-                    dict(exclude_self=False),
-                "the embeddings are not L2-normalised: use cosine similarity u_i . u_j with u = z / ||z||":
-                    dict(normalize=False),
-                "the loss uses only view 1 as anchors: average over all 2B anchors (both views)":
-                    dict(both=False),
-                "the loss is summed: average it over the 2B anchors": dict(reduction="sum"),
-            }
+            slips = {"uniformity: normalise each row to unit length first (u = z / ||z||)": dict(normalize=False),
+                     "uniformity: average over distinct pairs i < j only: the n pairs (i, i) have distance 0 and "
+                     "pull the value up": dict(distinct=False),
+                     "uniformity: use the SQUARED distance ||u_i - u_j||^2 inside the exponential": dict(squared=False),
+                     "uniformity: take the log of the mean (log E exp(...)), not the mean itself": dict(log=False)}
             for message, kwargs in slips.items():
-                if torch.isclose(got, _reference_nt_xent(z1, z2, t, **kwargs), rtol=1e-4, atol=1e-5):
+                if close(got, _reference_uniformity(z1, t, **kwargs)):
                     raise ExerciseWrong(message)
-            if torch.isclose(got, _reference_nt_xent(z1, z2, 1.0), rtol=1e-4, atol=1e-5):
-                raise ExerciseWrong("the temperature is missing: divide the similarities by temperature")
-            raise ExerciseWrong(f"for B={b}, D={d}, temperature={t} you return {float(got):.5f}, expected "
-                                f"{float(want):.5f}; the positive of row i is row i+B (and of row i+B, row i)")
-        z1 = torch.randn(6, 4, generator=gen, dtype=torch.float64)
-        z2 = torch.randn(6, 4, generator=gen, dtype=torch.float64)
-        if not torch.isclose(f(5 * z1, 0.2 * z2, 0.5).detach().double(), _reference_nt_xent(z1, z2, 0.5),
-                             rtol=1e-4, atol=1e-5):
-            raise ExerciseWrong("rescaling an embedding changed the loss: normalise each row to unit length")
+            raise ExerciseWrong(f"uniformity: for {n} points in {d}-D with t={t} you return {got:.5f}, expected "
+                                f"{float(want):.5f}: log of the mean over i < j of exp(-t ||u_i - u_j||^2)")
+        same = torch.randn(7, 4, generator=gen, dtype=torch.float64)
+        if abs(_as_number(align(same, 3.0 * same, 2.0), "alignment")) > 1e-6:
+            raise ExerciseWrong("alignment: a view and a rescaled copy of it must align perfectly (0)")
 
-    return run_checker("NT-Xent", fn, check, quiet)
+    return run_checker("alignment and uniformity", (alignment, uniformity), lambda fs: check(*fs), quiet)
 
 
 def _reference_translate(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:

@@ -17,14 +17,16 @@ from ...train import TrainSetup
 from ..base import Chapter
 from ..summary import run_summary
 from .config import Config, DigitData, SimCLRConfig, StudyConfig
-from .study import (ablation_run, alignment_uniformity, budget_name, compare_representations, label_budget,
-                    pixel_features, probe_scores, random_encoder, train_supervised)
+from .study import (SupervisedResult, ablation_run, alignment_uniformity, budget_name, compare_representations,
+                    fit_supervised, knn_k_for, label_budget, moved_digits, pixel_features, probe_scores,
+                    random_encoder, train_supervised)
 from .task import (ContrastiveTask, DigitSplit, SupervisedTask, extract_features, load_split, simclr_setup,
                    train_simclr)
 
 __all__ = ["Config", "DigitData", "SimCLRConfig", "StudyConfig", "DigitSplit", "load_split", "ContrastiveTask",
            "SupervisedTask", "extract_features", "simclr_setup", "train_simclr", "budget_name", "label_budget",
-           "pixel_features", "probe_scores", "alignment_uniformity", "random_encoder", "train_supervised",
+           "pixel_features", "knn_k_for", "probe_scores", "moved_digits", "alignment_uniformity", "random_encoder",
+           "SupervisedResult", "fit_supervised", "train_supervised",
            "compare_representations", "ablation_run", "build", "run", "CHAPTER"]
 
 

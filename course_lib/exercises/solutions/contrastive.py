@@ -1,21 +1,24 @@
-"""Reference solutions for notebook 04's exercises (NT-Xent; a batched translation augmentation)."""
+"""Reference solutions for notebook 04's exercises (alignment and uniformity; a batched translation augmentation)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["nt_xent", "translate"]
+__all__ = ["alignment", "uniformity", "translate"]
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """NT-Xent: cross-entropy over the 2B - 1 candidates, self excluded, unit vectors, / temperature."""
-    b = z1.shape[0]
-    u = F.normalize(torch.cat([z1, z2]), dim=1)                  # (2B, D)
-    logits = u @ u.T / temperature                               # (2B, 2B)
-    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool), float("-inf"))
-    targets = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
-    return F.cross_entropy(logits, targets)
+def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
+    """Wang & Isola (2020): E_b ||u1_b - u2_b||^alpha over the positive pairs, u = z / ||z||. (N, D) x2 -> ()."""
+    u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    return (u1 - u2).norm(dim=1).pow(alpha).mean()
+
+
+def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """Wang & Isola (2020): log E_{i<j} exp(-t ||u_i - u_j||^2), u = z / ||z||. (N, D) -> ()."""
+    u = F.normalize(z, dim=1)
+    sq = torch.pdist(u).pow(2)                                   # (N (N - 1) / 2,) distinct pairs i < j
+    return torch.exp(-t * sq).mean().log()
 
 
 def translate(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
