@@ -1,10 +1,13 @@
-"""Checkers for notebook 02's exercises: BERT masking and the masked-only loss.
+"""Checkers for notebook 02's exercises: whole-word masking and the masked-only loss.
 
-The masking checker is statistical: it masks ~25k tokens (with [CLS], [SEP] and [PAD]
-among them) and tests the selection rate (15% of real tokens), the 80/10/10 split, that
-special tokens and padding are never selected, and the -100 convention of the targets,
-each with a tolerance of several standard deviations. It names the usual mistakes
-(masking padding, 100% [MASK], random tokens that are special, targets everywhere).
+The whole-word checker is statistical: it masks ~25k tokens of synthetic rows whose
+words are one to four WordPiece tokens (with [CLS], [SEP] and [PAD] among them) and
+tests that every word is selected whole or not at all, the selection rate (15% of
+words), the 80/10/10 split of the selected tokens, that special tokens and padding are
+never selected, and the -100 convention of the targets, each with a tolerance of several
+standard deviations. It names the usual mistakes (selecting tokens instead of words,
+masking only a word's first piece, treating '##' pieces as words, 100% [MASK]); the loss
+checker names the sum, the mean over all positions and the entropy with no targets.
 Solutions: ``course_lib.exercises.solutions.mlm``.
 """
 
@@ -18,30 +21,46 @@ import torch.nn.functional as F
 from ..data.text import CLS, MASK, N_SPECIAL, PAD, SEP
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_mask_tokens", "check_masked_loss"]
+__all__ = ["check_whole_word_mask", "check_masked_loss"]
 
-_V = 300
+_V, _FIRST_PIECE = 300, 150            # ids 5..149 start a word, ids 150..299 are '##' pieces
 
 
-def _mask_inputs() -> torch.Tensor:
-    """(200, 128) rows: [CLS] tokens [SEP] [PAD]..., lengths 40..128."""
+def _word_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """(200, 128) rows [CLS] words [SEP] [PAD]... (words of 1-4 tokens), and is_piece (V,)."""
     g = torch.Generator().manual_seed(0)
     B, T = 200, 128
-    ids = torch.randint(N_SPECIAL, _V, (B, T), generator=g)
-    lengths = torch.randint(40, T + 1, (B,), generator=g)
-    for b, n in enumerate(lengths.tolist()):
-        ids[b, 0], ids[b, n - 1] = CLS, SEP
-        ids[b, n:] = PAD
-    return ids
+    ids = torch.full((B, T), PAD, dtype=torch.long)
+    for b in range(B):
+        n = int(torch.randint(40, T + 1, (), generator=g))
+        row = [CLS]
+        while True:
+            k = int(torch.randint(1, 5, (), generator=g))                  # tokens in this word
+            word = [int(torch.randint(N_SPECIAL, _FIRST_PIECE, (), generator=g))]
+            word += torch.randint(_FIRST_PIECE, _V, (k - 1,), generator=g).tolist()
+            if len(row) + len(word) + 1 > n:
+                break
+            row += word
+        row.append(SEP)
+        ids[b, : len(row)] = torch.tensor(row)
+    is_piece = torch.arange(_V) >= _FIRST_PIECE
+    return ids, is_piece
+
+
+def _word_start(ids: torch.Tensor, is_piece: torch.Tensor) -> torch.Tensor:
+    """(B, T) position of the first token of each token's word."""
+    B, T = ids.shape
+    starts = (ids >= N_SPECIAL) & ~is_piece[ids]
+    return torch.where(starts, torch.arange(T).expand(B, T), 0).cummax(dim=-1).values
 
 
 def _rate_msg(what: str, got: float, want: float, n: int) -> str:
     return f"{what}: {got:.1%} of {n} (expected {want:.0%})"
 
 
-def _mask_check(fn: Callable) -> None:
-    ids = _mask_inputs()
-    out = fn(ids.clone(), _V, torch.Generator().manual_seed(1))
+def _whole_word_check(fn: Callable) -> None:
+    ids, is_piece = _word_inputs()
+    out = fn(ids.clone(), is_piece.clone(), torch.Generator().manual_seed(1))
     if not isinstance(out, tuple) or len(out) != 2:
         raise ExerciseWrong("return a pair (inputs, targets)")
     inputs, targets = out
@@ -56,19 +75,23 @@ def _mask_check(fn: Callable) -> None:
                             "or the random replacement)")
     if bool((~selected & (inputs != ids)).any()):
         raise ExerciseWrong("a position whose target is -100 was changed in inputs: only selected positions may change")
-    n_real = int((~special).sum())
-    rate = float((selected & ~special).sum()) / n_real
-    if rate > 0.9:
-        raise ExerciseWrong("every real position has a target: targets must be -100 at unselected positions "
-                            "(the loss is over the selected 15% only)")
-    if bool((selected & (ids == PAD)).any()):
-        raise ExerciseWrong("padding ([PAD], id 0) was selected: only real tokens (id >= 5) may be masked; "
-                            "predicting padding is trivial and wastes the loss")
+    real = ~special
+    if float(selected[real].float().mean()) > 0.9:
+        raise ExerciseWrong("every real position has a target: targets must be -100 at unselected positions")
     if bool((selected & special).any()):
-        raise ExerciseWrong("special tokens ([CLS]/[SEP], ids < 5) were selected: only real tokens (id >= 5) may "
-                            "be masked")
-    if abs(rate - 0.15) > 0.015:
-        raise ExerciseWrong(_rate_msg("selected share of real tokens", rate, 0.15, n_real))
+        raise ExerciseWrong("special tokens or padding (ids < 5) were selected: only real tokens (id >= 5) may be "
+                            "masked")
+    start = _word_start(ids, is_piece)
+    split = real & (selected != selected.gather(-1, start))                 # (B, T) token disagrees with its word
+    if bool(split.any()):
+        raise ExerciseWrong(f"words were partly selected ({int(split.sum())} tokens disagree with the first token "
+                            f"of their word): select every token of a selected word, its '##' pieces too, and "
+                            f"decide once per word: a '##' piece belongs to the word before it (use is_piece)")
+    starts = real & ~is_piece[ids]
+    n_words = int(starts.sum())
+    rate = float(selected[starts].float().mean())
+    if abs(rate - 0.15) > 0.02:
+        raise ExerciseWrong(_rate_msg("selected share of words", rate, 0.15, n_words))
     n_sel = int(selected.sum())
     sel_in = inputs[selected]
     frac_mask = float((sel_in == MASK).float().mean())
@@ -85,22 +108,22 @@ def _mask_check(fn: Callable) -> None:
         raise ExerciseWrong(_rate_msg("selected tokens replaced by a random token", frac_random, 0.1, n_sel))
     replaced = sel_in[(sel_in != MASK) & (sel_in != ids[selected])]
     if bool((replaced < N_SPECIAL).any()) or bool((replaced >= _V).any()):
-        raise ExerciseWrong(f"random replacements must be ordinary tokens in [5, vocab_size={_V}); got ids "
+        raise ExerciseWrong(f"random replacements must be ordinary tokens in [5, V={_V}); got ids "
                             f"{sorted(set(replaced[(replaced < N_SPECIAL) | (replaced >= _V)].tolist()))[:5]}")
     if len(replaced) and len(torch.unique(replaced)) < 0.5 * min(len(replaced), _V - N_SPECIAL):
         raise ExerciseWrong("the random replacements are not spread over the vocabulary: draw each uniformly "
-                            "from [5, vocab_size)")
-    again = fn(ids.clone(), _V, torch.Generator().manual_seed(1))
-    other = fn(ids.clone(), _V, torch.Generator().manual_seed(2))
+                            "from [5, V)")
+    again = fn(ids.clone(), is_piece.clone(), torch.Generator().manual_seed(1))
+    other = fn(ids.clone(), is_piece.clone(), torch.Generator().manual_seed(2))
     if not (torch.equal(again[0], inputs) and torch.equal(again[1], targets)):
         raise ExerciseWrong("the same generator seed gave a different mask: draw all randomness from `generator`")
     if torch.equal(other[1], targets):
         raise ExerciseWrong("another generator seed gave the same mask: draw all randomness from `generator`")
 
 
-def check_mask_tokens(fn: Callable, quiet: bool = False) -> Verdict:
-    """Check ``fn(ids (B, T), vocab_size, generator) -> (inputs, targets)`` (BERT 15% / 80-10-10)."""
-    return run_checker("BERT masking", fn, _mask_check, quiet)
+def check_whole_word_mask(fn: Callable, quiet: bool = False) -> Verdict:
+    """Check ``fn(ids (B, T), is_piece (V,), generator) -> (inputs, targets)``: 15% of words, 80/10/10 per token."""
+    return run_checker("whole-word masking", fn, _whole_word_check, quiet)
 
 
 def _loss_check(fn: Callable) -> None:
@@ -126,6 +149,10 @@ def _loss_check(fn: Callable) -> None:
         return
     if abs(value - float(ref) * n_sel) < 1e-5:
         raise ExerciseWrong("you summed the per-token losses: take the mean over the selected positions")
+    entropy = -(logits[keep].softmax(-1) * logits[keep].log_softmax(-1)).sum(-1).mean().detach()
+    if abs(value - float(entropy)) < 1e-6:
+        raise ExerciseWrong("that is the entropy of the prediction: it never reads the targets, so a model that "
+                            "is confidently wrong scores as well as one that is right; score the original token")
     if abs(value - float(ref) * n_sel / n_all) < 1e-6:
         raise ExerciseWrong(f"you divided by all {n_all} positions; divide by the {n_sel} selected ones "
                             f"(the loss should not shrink when fewer tokens are masked)")

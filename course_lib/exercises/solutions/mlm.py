@@ -5,20 +5,29 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["mask_tokens", "masked_loss"]
+__all__ = ["whole_word_mask", "masked_loss"]
 
 
-def mask_tokens(ids: torch.Tensor, vocab_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking: 15% of real tokens (id >= 5) selected; 80% -> [MASK]=4, 10% random real token, 10% kept.
+def whole_word_mask(ids: torch.Tensor, is_piece: torch.Tensor, generator: torch.Generator, p: float = 0.15
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole-word BERT masking: each word (a real token plus the '##' pieces after it) selected with probability p.
 
-    Returns (inputs, targets); targets = original id where selected, -100 elsewhere.
+    ids (B, T) int64 with special ids 0-4 ([MASK] = 4); is_piece (V,) bool, True for '##' continuation
+    tokens. Every token of a selected word is selected; each selected token then becomes [MASK] (80%),
+    a random real token (10%) or stays (10%). Returns (inputs, targets); targets = original id where
+    selected, -100 elsewhere.
     """
-    real = ids >= 5                                                           # not [PAD] [UNK] [CLS] [SEP] [MASK]
-    selected = real & (torch.rand(ids.shape, generator=generator) < 0.15)
-    v = torch.rand(ids.shape, generator=generator)
+    B, T = ids.shape
+    real = ids >= 5                                                           # (B, T) maskable tokens
+    starts = real & ~is_piece[ids]                                            # (B, T) first token of a word
+    positions = torch.arange(T, device=ids.device).expand(B, T)               # (B, T)
+    word_start = torch.where(starts, positions, 0).cummax(dim=-1).values      # (B, T) where each token's word starts
+    u = torch.rand(ids.shape, generator=generator)                            # one draw per position...
+    selected = real & (u.gather(-1, word_start) < p)                          # ...a word uses its first token's
+    v = torch.rand(ids.shape, generator=generator)                            # 80 / 10 / 10, per token
     to_mask = selected & (v < 0.8)
     to_random = selected & (v >= 0.8) & (v < 0.9)
-    random_ids = torch.randint(5, vocab_size, ids.shape, generator=generator)
+    random_ids = torch.randint(5, len(is_piece), ids.shape, generator=generator)
     inputs = torch.where(to_random, random_ids, ids.masked_fill(to_mask, 4))
     targets = ids.masked_fill(~selected, -100)
     return inputs, targets
