@@ -89,3 +89,19 @@ def test_committed_progress_bars_read_as_they_ended(path):
     stale = finish_progress_text(nb)
     assert stale == 0, (f"{path.name}: {stale} progress bars keep the text of their first render (0%): "
                         f"re-make the outputs with `python3 course.py outputs --only {path.name[:2]}`")
+
+
+def test_html_page_shows_an_explorers_png_and_a_progress_bars_widget():
+    """A static page has no kernel: an explorer (widget view + PNG in one output) shows its PNG."""
+    from course_lib.tooling.notebook_runner import html_page
+
+    nb = _notebook_with(_bar_state("bar:\u2007100%", 3, 3, "\u20073/3"), "bar: 100%|██████████| 3/3")
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    explorer = nbformat.v4.new_output("display_data", data={
+        WIDGET_VIEW: {"model_id": "explorer", "version_major": 2, "version_minor": 0},
+        "image/png": png, "text/plain": "interactive(children=(FloatSlider(value=1.0),))"})
+    nb.cells.append(nbformat.v4.new_code_cell("explore(...)", outputs=[explorer]))
+    nb.metadata["widgets"][WIDGET_STATE]["state"]["explorer"] = {"model_name": "VBoxModel", "state": {}}
+    page = html_page(nb)
+    assert f"data:image/png;base64,{png}" in page
+    assert '"model_id": "explorer"' not in page and '"model_id": "box"' in page

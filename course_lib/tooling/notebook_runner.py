@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterable
 
 __all__ = ["NOTEBOOK_DIR", "LOCK_FILE", "notebook_paths", "code_hash", "chapters_used", "configs_hash",
-           "finish_progress_text", "run_notebooks"]
+           "finish_progress_text", "html_page", "run_notebooks"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 LOCK_FILE = NOTEBOOK_DIR / "outputs.lock.json"
@@ -137,6 +137,24 @@ def finish_progress_text(nb) -> int:
     return changed
 
 
+def html_page(nb) -> str:
+    """The executed notebook as a static HTML page.
+
+    An explorer's output carries the widget view and a PNG (:func:`course_lib.notebook.viz.explore`);
+    nbconvert would pick the view, which a page without a kernel can only show frozen (and only with
+    the widget scripts from a CDN), so the PNG is preferred to a widget view here. Widgets without a
+    picture (progress bars) keep their view.
+    """
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    priority = [m for m in HTMLExporter().default_config["NbConvertBase"]["display_data_priority"]
+                if m != WIDGET_VIEW]
+    priority.insert(priority.index("text/plain"), WIDGET_VIEW)
+    body, _ = HTMLExporter(config=Config({"NbConvertBase": {"display_data_priority": priority}})).from_notebook_node(nb)
+    return body
+
+
 def _strip_volatile(nb) -> None:
     """Remove execution timestamps so re-running does not churn the diff."""
     for cell in nb.cells:
@@ -149,7 +167,6 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
-    from nbconvert import HTMLExporter
 
     from ..profiles import resolve_profile
     from ..runtime import pick_device
@@ -182,8 +199,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
         finish_progress_text(nb)
         _strip_volatile(nb)
         nbformat.write(nb, out / path.name)
-        html, _ = HTMLExporter().from_notebook_node(nb)
-        (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+        (out / path.with_suffix(".html").name).write_text(html_page(nb), encoding="utf-8")
         if inplace and status == "pass":
             nbformat.write(nb, path)
             lock[path.name] = {"code_sha256": code_hash(nb), "configs_sha256": configs_hash(nb), "profile": profile,

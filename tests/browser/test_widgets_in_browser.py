@@ -212,11 +212,11 @@ def test_widgets_render_and_respond(path: Path, lab, browser):
             report["widget_outputs"] += _check_widget_cell(cell, i, c["outputs"], name)
             explorer = cell.locator(".widget-interact").count() > 0
             if explorer:
+                first = _one_figure(cell, i, name, "after the run")
                 views = [o for o in c["outputs"] if WIDGET_MIME in o["mimes"]]
                 assert len(views) == 1 and "image/png" in views[0]["mimes"], (
                     f"{name} cell {i}: an explorer is one output with the widget and its static PNG; "
                     f"outputs here: {[o['mimes'] for o in c['outputs']]}")
-                first = _one_figure(cell, i, name, "after the run")
             if cell.locator(".widget-slider .noUi-handle").count():
                 cell.screenshot(path=str(out / f"{stem}_cell{i:02d}_before.png"))
                 report["interactions"].append(_move_slider(page, cell, i, name))
