@@ -54,7 +54,8 @@ def _notebook_names(nb) -> set[str]:
         if cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse("\n".join(l for l in cell.source.split("\n") if not l.lstrip().startswith(("%", "!"))))
+            tree = ast.parse("\n".join(line for line in cell.source.split("\n")
+                                       if not line.lstrip().startswith(("%", "!"))))
         except SyntaxError:
             continue
         for node in ast.walk(tree):

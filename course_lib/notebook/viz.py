@@ -7,7 +7,8 @@ compute anything heavy. Used by every notebook.
 from __future__ import annotations
 
 import base64
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np

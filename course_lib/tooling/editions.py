@@ -25,9 +25,10 @@ import json
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
 
 __all__ = ["BEGIN", "END", "STUB", "SOLUTIONS", "strip_solutions", "student_notebook", "ExerciseCell", "exercise_cells",
            "checker_modules", "checkers", "solution_for", "make_editions"]

@@ -26,8 +26,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 __all__ = ["NOTEBOOK_DIR", "LOCK_FILE", "notebook_paths", "code_hash", "chapters_used", "configs_hash",
            "finish_progress_text", "html_page", "run_notebooks"]
@@ -161,7 +161,8 @@ def _strip_volatile(nb) -> None:
         cell.get("metadata", {}).pop("execution", None)
 
 
-def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: str | os.PathLike = "artifacts/notebooks",
+def run_notebooks(profile: str | None = None, only: str | None = None,
+                  out_dir: str | os.PathLike = "artifacts/notebooks",
                   inplace: bool = False, timeout: int = 1800, paths: Iterable[Path] | None = None) -> bool:
     """Execute the notebooks (the course's, or ``paths``); returns True when all pass. See the module docstring."""
     import nbformat
@@ -207,7 +208,8 @@ def run_notebooks(profile: str | None = None, only: str | None = None, out_dir: 
         row = {"notebook": path.name, "profile": profile, "device": str(pick_device()),
                "wall_s": round(wall, 1), "metrics": metrics, "status": status, "error": error}
         rows.append(row)
-        print(f"{status:4s}  {path.name:28s} {wall:7.1f} s  {json.dumps(metrics)}" + (f"\n      {error}" if error else ""),
+        print(f"{status:4s}  {path.name:28s} {wall:7.1f} s  {json.dumps(metrics)}"
+              + (f"\n      {error}" if error else ""),
               flush=True)
     if inplace:   # merge with the file as it is now, so concurrent runs of other notebooks are kept
         current = json.loads(LOCK_FILE.read_text()) if LOCK_FILE.exists() else {}
