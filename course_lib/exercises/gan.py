@@ -1,7 +1,8 @@
-"""Exercise checkers for notebook 03 (GANs): the two losses, from logits, numerically stable.
+"""Exercise checkers for notebook 03 (GANs): two losses, from logits, numerically stable.
 
-* :func:`check_discriminator_loss` - ``fn(real_logits, fake_logits)`` must return
-  BCE(real, 1) + BCE(fake, 0), each a mean over its batch (Goodfellow et al., 2014, eq. 1).
+* :func:`check_smoothed_discriminator_loss` - ``fn(real_logits, fake_logits, real_target)`` must return
+  the discriminator's loss with one-sided label smoothing (Salimans et al., 2016, section 3.4):
+  BCE(real, real_target) + BCE(fake, 0), each a mean over its batch.
 * :func:`check_generator_loss` - ``fn(fake_logits)`` must return the non-saturating loss
   -mean log D(G(z)) (section 3 of the paper).
 
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_discriminator_loss", "check_generator_loss"]
+__all__ = ["check_smoothed_discriminator_loss", "check_generator_loss"]
 
 
 def _as_scalar(name: str, value) -> torch.Tensor:
@@ -38,8 +39,10 @@ def _cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 _EXTREME = (torch.tensor([100.0, -100.0, 30.0]), torch.tensor([-100.0, 100.0, -30.0]))
 
 
-def _d_reference(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return (F.softplus(-real.double()).mean() + F.softplus(fake.double()).mean())
+def _d_reference(real: torch.Tensor, fake: torch.Tensor, y: float) -> torch.Tensor:
+    """BCE(real, y) + BCE(fake, 0) = mean[y softplus(-l) + (1 - y) softplus(l)] + mean softplus(fake)."""
+    real, fake = real.double(), fake.double()
+    return (y * F.softplus(-real) + (1 - y) * F.softplus(real)).mean() + F.softplus(fake).mean()
 
 
 def _g_reference(fake: torch.Tensor) -> torch.Tensor:
@@ -50,35 +53,48 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.isclose(a, b, rtol=1e-4, atol=1e-5))
 
 
-def check_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], quiet: bool = False) -> Verdict:
-    """Check ``fn(real_logits (B,), fake_logits (M,)) -> scalar`` = BCE(real, 1) + BCE(fake, 0)."""
+_TARGETS = (0.9, 0.8, 1.0)
+
+
+def check_smoothed_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
+                                      quiet: bool = False) -> Verdict:
+    """Check ``fn(real_logits (B,), fake_logits (M,), real_target) -> scalar`` = BCE(real, real_target) + BCE(fake, 0)."""
 
     def check(answer: Callable) -> None:
-        for real, fake in _cases():
-            got = _as_scalar("discriminator_loss", answer(real.clone(), fake.clone()))
-            want = _d_reference(real, fake)
-            if _close(got, want):
-                continue
-            if _close(got, F.softplus(real.double()).mean() + F.softplus(-fake.double()).mean()):
-                raise ExerciseWrong("the labels are swapped: real images need target 1 (-log D(x)), "
-                                    "fakes target 0 (-log(1 - D(G(z))))")
-            if _close(got, F.softplus(-real.double()).mean()) or _close(got, F.softplus(fake.double()).mean()):
-                raise ExerciseWrong("only one of the two terms is there: D needs BCE on the real batch AND on the fake batch")
-            if _close(got, want / 2):
-                raise ExerciseWrong("you averaged the two terms; the value function adds them: BCE(real, 1) + BCE(fake, 0)")
-            if _close(got, -want):
-                raise ExerciseWrong("the sign is flipped: that is V(D, G), which D maximises; return the loss -V to minimise")
-            raise ExerciseWrong(f"wrong value for real logits {[round(v, 3) for v in real.tolist()[:3]]}...: got {float(got):.5f}, "
-                                f"expected {float(want):.5f}")
-        got = _as_scalar("discriminator_loss", answer(*_EXTREME))
+        for y in _TARGETS:
+            for real, fake in _cases():
+                got = _as_scalar("smoothed_discriminator_loss", answer(real.clone(), fake.clone(), y))
+                want = _d_reference(real, fake, y)
+                if _close(got, want):
+                    continue
+                r, f = real.double(), fake.double()
+                if _close(got, _d_reference(real, fake, 1.0)):
+                    raise ExerciseWrong(f"real_target = {y} is ignored: the real images' BCE must use the soft target y, "
+                                        "-[y log D(x) + (1 - y) log(1 - D(x))]")
+                if _close(got, (y * F.softplus(-r)).mean() + F.softplus(f).mean()):
+                    raise ExerciseWrong("the (1 - y) log(1 - D(x)) term is missing: BCE with a soft target y is "
+                                        "-[y log D(x) + (1 - y) log(1 - D(x))]")
+                if _close(got, want - F.softplus(f).mean() + (y * F.softplus(f) + (1 - y) * F.softplus(-f)).mean()):
+                    raise ExerciseWrong(f"the fakes are smoothed too (target {1 - y:.1f}): one-sided smoothing keeps "
+                                        "target 0 for the fakes, otherwise D is rewarded for calling fakes a bit real")
+                if _close(got, _d_reference(fake, real, y)):
+                    raise ExerciseWrong("real and fake logits are swapped: the soft target goes with the real batch, "
+                                        "target 0 with the fake batch")
+                if _close(got, want / 2):
+                    raise ExerciseWrong("you averaged the two terms; the loss adds them: BCE(real, y) + BCE(fake, 0)")
+                raise ExerciseWrong(f"wrong value for real_target {y} and real logits "
+                                    f"{[round(v, 3) for v in real.tolist()[:3]]}...: got {float(got):.5f}, "
+                                    f"expected {float(want):.5f}")
+        got = _as_scalar("smoothed_discriminator_loss", answer(*_EXTREME, 0.9))
         if not torch.isfinite(got):
             raise ExerciseWrong("the loss is not finite for logits of +-100: log(sigmoid(l)) underflows; "
-                                "use F.logsigmoid / F.softplus (the BCEWithLogits trick)")
-        if not _close(got, _d_reference(*_EXTREME)):
+                                "use log sigmoid(l) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l)")
+        want = _d_reference(*_EXTREME, 0.9)
+        if not _close(got, want):
             raise ExerciseWrong(f"inaccurate for large logits (+-100): got {float(got):.4f}, expected "
-                                f"{float(_d_reference(*_EXTREME)):.4f}; clamping probabilities is not enough, use softplus")
+                                f"{float(want):.4f}; clamping probabilities is not enough, use softplus")
 
-    return run_checker("discriminator loss from logits", fn, check, quiet)
+    return run_checker("one-sided label-smoothed discriminator loss", fn, check, quiet)
 
 
 def check_generator_loss(fn: Callable[[torch.Tensor], torch.Tensor], quiet: bool = False) -> Verdict:
