@@ -1,28 +1,56 @@
 """Notebook 05 checkers: right answers pass, each wrong answer is named, stubs are 'not attempted'."""
 
+import pytest
 import torch
 
-from course_lib.exercises.rnn_lm import check_rnn_cell, check_temperature_sampling
-from course_lib.exercises.solutions.rnn_lm import rnn_cell, sample_with_temperature
+from course_lib.exercises.rnn_lm import check_add_k_bigram_nll, check_temperature_sampling
+from course_lib.exercises.solutions.rnn_lm import add_k_bigram_nll, sample_with_temperature
+from course_lib.models.ngram import NGramLM
 
 
 def _stub(*args):
     raise NotImplementedError
 
 
-def test_rnn_cell_checker():
-    assert check_rnn_cell(rnn_cell).correct
+def _add_k(train, val, V, k, *, denom=None, log=torch.log, reduce=torch.mean, swap=False, counted=None):
+    """add-k bigram nll with switches that build each classic mistake."""
+    src = train if counted is None else counted
+    a, b = (src[1:], src[:-1]) if swap else (src[:-1], src[1:])
+    counts = torch.bincount(a * V + b, minlength=V * V).view(V, V).double()
+    p = (counts + k) / (counts.sum(1, keepdim=True) + (k * V if denom is None else denom(k, V)))
+    va, vb = (val[1:], val[:-1]) if swap else (val[:-1], val[1:])
+    return float(reduce(-log(p[va, vb])))
+
+
+def test_add_k_bigram_checker():
+    assert check_add_k_bigram_nll(add_k_bigram_nll).correct
+    assert check_add_k_bigram_nll(lambda t, v, V, k: torch.tensor(add_k_bigram_nll(t, v, V, k))).correct
     wrong = {
-        "tanh": lambda x, h, W, b: torch.cat([h, x], 1) @ W.T + b,
-        "order": lambda x, h, W, b: torch.tanh(torch.cat([x, h], 1) @ W.T + b),
-        "bias": lambda x, h, W, b: torch.tanh(torch.cat([h, x], 1) @ W.T),
-        "residual": lambda x, h, W, b: h + torch.tanh(torch.cat([h, x], 1) @ W.T + b),
-        "(B, H)": lambda x, h, W, b: torch.tanh(torch.cat([h, x], 1) @ W.T + b).T,
+        "natural log": lambda t, v, V, k: _add_k(t, v, V, k, log=torch.log2),
+        "mean": lambda t, v, V, k: _add_k(t, v, V, k, reduce=torch.sum),
+        "k V": lambda t, v, V, k: _add_k(t, v, V, k, denom=lambda k, V: k),
+        "sum to one": lambda t, v, V, k: _add_k(t, v, V, k, denom=lambda k, V: 0.0),
+        "swapped": lambda t, v, V, k: _add_k(t, v, V, k, swap=True),
+        "train_ids only": lambda t, v, V, k: _add_k(t, v, V, k, counted=v),
+        "probability 0": lambda t, v, V, k: _add_k(t, v, V, 0.0),
+        "unigram": lambda t, v, V, k: float(-((torch.bincount(t, minlength=V) + k) / (len(t) + k * V))
+                                            .log()[v[1:]].mean()),
+        "one number": lambda t, v, V, k: torch.zeros(3),
+        "add-k smoothing gives": lambda t, v, V, k: add_k_bigram_nll(t, v, V, k) + 0.01,
     }
     for needle, fn in wrong.items():
-        verdict = check_rnn_cell(fn)
+        verdict = check_add_k_bigram_nll(fn)
         assert verdict.status == "wrong" and needle in verdict.message, (needle, verdict.message)
-    assert check_rnn_cell(_stub).status == "not attempted"
+    assert check_add_k_bigram_nll(_stub).status == "not attempted"
+
+
+def test_add_k_bigram_solution_matches_the_library_on_compact_ids():
+    """The reference equals NGramLM(2, V, k) on uint8 ids, as the notebook's text is stored."""
+    g = torch.Generator().manual_seed(1)
+    train, val = torch.randint(0, 30, (5000,), generator=g), torch.randint(0, 30, (800,), generator=g)
+    for k in (0.01, 0.5):
+        want = NGramLM(2, 30, k).fit(train).nll(val)
+        assert add_k_bigram_nll(train.to(torch.uint8), val, 30, k) == pytest.approx(want, rel=1e-9)
 
 
 def test_temperature_sampling_checker():

@@ -1,48 +1,85 @@
-"""Checkers for notebook 05: the vanilla RNN cell and temperature sampling.
+"""Checkers for notebook 05: an add-k smoothed bigram model and temperature sampling.
 
-* ``rnn_cell(x_t (B, E), h_prev (B, H), W (H, H + E), b (H,)) -> h_t (B, H)`` with
-  h_t = tanh(W [h_{t-1}; x_t] + b) (Elman 1990).
+* ``add_k_bigram_nll(train_ids (N,), val_ids (M,), V, k) -> float``: the mean validation
+  nats/char of P(c | ctx) = (count(ctx, c) + k) / (count(ctx) + k V), counted on the training ids.
 * ``sample_with_temperature(logits (V,), temperature, generator) -> int`` draws i with
-  probability softmax(logits / T)_i.
+  probability softmax(logits / τ)_i (τ the temperature).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_rnn_cell", "check_temperature_sampling"]
+__all__ = ["check_add_k_bigram_nll", "check_temperature_sampling"]
 
 
-def _check_rnn_cell(rnn_cell: Callable) -> None:
+def _markov_text(V: int, n: int, g: torch.Generator) -> torch.Tensor:
+    """(n,) ids from a random first-order Markov chain over V symbols, so that context matters."""
+    P = torch.softmax(3 * torch.randn(V, V, generator=g, dtype=torch.float64), dim=1)       # (V, V) rows sum to 1
+    ids = [0]
+    for _ in range(n - 1):
+        ids.append(int(torch.multinomial(P[ids[-1]], 1, generator=g)))
+    return torch.tensor(ids)
+
+
+def _add_k_bigram_reference(train: torch.Tensor, val: torch.Tensor, V: int, k: float, *, denom_k: float | None = None,
+                            swap: bool = False) -> float:
+    """Mean nats of val[1:] given val[:-1] under add-k; ``denom_k``/``swap`` build the classic mistakes."""
+    prev, nxt = (train[1:], train[:-1]) if swap else (train[:-1], train[1:])
+    counts = torch.bincount(prev * V + nxt, minlength=V * V).view(V, V).double()         # (V, V) [ctx, c]
+    denom = counts.sum(1, keepdim=True) + (k * V if denom_k is None else denom_k)        # (V, 1)
+    p = (counts + k) / denom
+    a, b = (val[1:], val[:-1]) if swap else (val[:-1], val[1:])
+    return float(-p[a, b].log().mean())
+
+
+def _check_add_k_bigram(fn: Callable) -> None:
     g = torch.Generator().manual_seed(0)
-    B, E, H = 3, 4, 5
-    x, h = torch.randn(B, E, generator=g, dtype=torch.float64), torch.randn(B, H, generator=g, dtype=torch.float64)
-    W, b = torch.randn(H, H + E, generator=g, dtype=torch.float64), torch.randn(H, generator=g, dtype=torch.float64)
-    out = rnn_cell(x, h, W, b)
-    if not isinstance(out, torch.Tensor) or out.shape != (B, H):
-        raise ExerciseWrong(f"h_t should be a (B, H) = {(B, H)} tensor, got "
-                            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
-    expected = torch.tanh(torch.cat([h, x], dim=1) @ W.T + b)
-    if torch.allclose(out, expected, atol=1e-10):
-        return
-    if torch.allclose(out, torch.cat([h, x], dim=1) @ W.T + b, atol=1e-10):
-        raise ExerciseWrong("the tanh non-linearity is missing")
-    if torch.allclose(out, torch.tanh(torch.cat([x, h], dim=1) @ W.T + b), atol=1e-10):
-        raise ExerciseWrong("concatenate in the order [h_{t-1}; x_t]: the first H columns of W act on h")
-    if torch.allclose(out, torch.tanh(torch.cat([h, x], dim=1) @ W.T), atol=1e-10):
-        raise ExerciseWrong("the bias b is missing")
-    if torch.allclose(out, torch.tanh(torch.cat([h, x], dim=1) @ W.T + b) + h, atol=1e-10):
-        raise ExerciseWrong("a vanilla RNN has no residual: h_t = tanh(...), not h_{t-1} + tanh(...)")
-    raise ExerciseWrong(f"h_t differs from tanh(W [h; x] + b) by up to {float((out - expected).abs().max()):.3g}")
+    V = 7
+    train, val = _markov_text(V, 400, g), _markov_text(V, 300, g)
+    for k in (0.1, 1.0):
+        out = fn(train, val, V, k)
+        if isinstance(out, torch.Tensor):
+            if out.numel() != 1:
+                raise ExerciseWrong(f"return one number (the mean nats/char), got a tensor of shape {tuple(out.shape)}")
+            out = float(out)
+        if not isinstance(out, (float, int)):
+            raise ExerciseWrong(f"return a float, got {type(out).__name__}")
+        out = float(out)
+        want = _add_k_bigram_reference(train, val, V, k)
+        if math.isclose(out, want, rel_tol=1e-6):
+            continue
+        if not math.isfinite(out):
+            raise ExerciseWrong(f"at k={k} the loss is {out}: a pair never seen in training got probability 0; "
+                                "add k to every count")
+        close = lambda x: math.isclose(out, x, rel_tol=1e-6)
+        if close(want / math.log(2)):
+            raise ExerciseWrong("that is bits/char: use the natural log (nats), as the chapter does")
+        if close(want * (len(val) - 1)):
+            raise ExerciseWrong("that is the total: return the mean over the len(val) - 1 predicted characters")
+        if close(_add_k_bigram_reference(train, val, V, k, denom_k=k)) or \
+                close(_add_k_bigram_reference(train, val, V, k, denom_k=0.0)):
+            raise ExerciseWrong("the denominator must be count(ctx) + k V: adding k to each of the V counts adds "
+                                "k V to their total, otherwise the probabilities do not sum to one")
+        if close(_add_k_bigram_reference(train, val, V, k, swap=True)):
+            raise ExerciseWrong("context and target are swapped: the context is the previous character, "
+                                "P(x_t | x_{t-1}) = (count(x_{t-1}, x_t) + k) / (count(x_{t-1}) + k V)")
+        if close(_add_k_bigram_reference(val, val, V, k)):
+            raise ExerciseWrong("you counted the validation text: the counts must come from train_ids only")
+        unigram = torch.bincount(train, minlength=V).double()
+        if close(float(-((unigram + k) / (unigram.sum() + k * V))[val[1:]].log().mean())):
+            raise ExerciseWrong("that is the unigram model: condition on the previous character")
+        raise ExerciseWrong(f"at k={k} the loss is {out:.6f} nats/char; add-k smoothing gives {want:.6f}")
 
 
-def check_rnn_cell(rnn_cell: Callable) -> Verdict:
-    """Check ``rnn_cell(x_t, h_prev, W, b) -> h_t``."""
-    return run_checker("rnn_cell", rnn_cell, _check_rnn_cell)
+def check_add_k_bigram_nll(add_k_bigram_nll: Callable) -> Verdict:
+    """Check ``add_k_bigram_nll(train_ids (N,), val_ids (M,), V, k) -> float`` on a random Markov text."""
+    return run_checker("add_k_bigram_nll", add_k_bigram_nll, _check_add_k_bigram)
 
 
 def _check_sampling(sample: Callable) -> None:
@@ -58,16 +95,16 @@ def _check_sampling(sample: Callable) -> None:
         # 4000 draws: the standard error of a frequency is <= 0.008, so 0.04 is five of them
         if (freq - expected).abs().max() > 0.04:
             if counts[0] == counts.sum():
-                raise ExerciseWrong(f"at T={temperature} you always pick index 0: that is greedy argmax, "
+                raise ExerciseWrong(f"at τ={temperature} you always pick index 0: that is greedy argmax, "
                                     "not sampling (use torch.multinomial with the generator)")
             flipped = torch.softmax(logits * temperature, 0)
             if (freq - flipped).abs().max() < 0.04:
-                raise ExerciseWrong("divide the logits by T (you multiplied): T > 1 must flatten the distribution")
+                raise ExerciseWrong("divide the logits by τ (you multiplied): τ > 1 must flatten the distribution")
             plain = torch.softmax(logits, 0)
             if temperature != 1.0 and (freq - plain).abs().max() < 0.04:
-                raise ExerciseWrong(f"at T={temperature} your frequencies match T=1: the temperature is ignored")
-            raise ExerciseWrong(f"at T={temperature} frequencies {[round(float(f), 3) for f in freq]} differ from "
-                                f"softmax(logits/T) = {[round(float(p), 3) for p in expected]}")
+                raise ExerciseWrong(f"at τ={temperature} your frequencies match τ=1: the temperature is ignored")
+            raise ExerciseWrong(f"at τ={temperature} frequencies {[round(float(f), 3) for f in freq]} differ from "
+                                f"softmax(logits/τ) = {[round(float(p), 3) for p in expected]}")
 
 
 def check_temperature_sampling(sample: Callable) -> Verdict:

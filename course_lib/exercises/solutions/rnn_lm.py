@@ -3,12 +3,15 @@
 import torch
 
 
-def rnn_cell(x_t: torch.Tensor, h_prev: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """h_t = tanh(W [h_{t-1}; x_t] + b): (B, E), (B, H), (H, H + E), (H,) -> (B, H)."""
-    return torch.tanh(torch.cat([h_prev, x_t], dim=1) @ W.T + b)
+def add_k_bigram_nll(train_ids: torch.Tensor, val_ids: torch.Tensor, V: int, k: float) -> float:
+    """Mean nats/char of val_ids[1:] under P(c | ctx) = (count(ctx, c) + k) / (count(ctx) + k V)."""
+    train_ids, val_ids = train_ids.long(), val_ids.long()                   # compact uint8 ids would overflow
+    counts = torch.bincount(train_ids[:-1] * V + train_ids[1:], minlength=V * V).view(V, V).double()  # (V, V)
+    probs = (counts + k) / (counts.sum(1, keepdim=True) + k * V)                                     # rows sum to 1
+    return float(-probs[val_ids[:-1], val_ids[1:]].log().mean())
 
 
 def sample_with_temperature(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> int:
-    """Draw index i with probability softmax(logits / T)_i."""
+    """Draw index i with probability softmax(logits / τ)_i (τ the temperature)."""
     probs = torch.softmax(logits / temperature, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
