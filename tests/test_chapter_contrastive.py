@@ -141,3 +141,40 @@ def test_run_returns_metrics_with_all_methods_and_budgets(tmp_path):
         assert set(m["metrics"][kind]) == {"simclr", "pixels", "random_encoder", "supervised"}
         for method in m["metrics"][kind].values():
             assert set(method) == {"1", "10", "100", "all"} and all(0 <= v <= 1 for v in method.values())
+
+
+def test_knn_k_is_never_more_than_the_labels_per_class():
+    assert [C.knn_k_for(b) for b in (1, 2, 5, 10, 0)] == [1, 2, 5, 5, 5]
+    assert C.knn_k_for(3, knn_k=1) == 1
+
+
+def test_moved_digits_are_deterministic_and_within_the_shift(split):
+    x = split.val_x[:16]
+    moved = C.moved_digits(x, seed=2)
+    assert moved.shape == x.shape and torch.equal(moved, C.moved_digits(x, seed=2))
+    assert not torch.equal(moved, C.moved_digits(x, seed=3))
+    torch.testing.assert_close(C.moved_digits(x, max_shift=0, max_degrees=0.0), x, atol=1e-5, rtol=0)
+    shifted = C.moved_digits(x, max_shift=3, max_degrees=0.0)          # whole-pixel shifts keep the ink
+    torch.testing.assert_close(shifted.sum((1, 2, 3)), x.sum((1, 2, 3)), atol=1e-3, rtol=0.2)
+
+
+def test_supervised_stopping_set_is_disjoint_labelled_and_balanced():
+    from course_lib.chapters.contrastive.study import _supervised_indices
+    labels = torch.arange(10).repeat(40)
+    for per_class in (1, 10, 0):
+        train_idx, stop_idx = _supervised_indices(labels, per_class, 5, seed=0)
+        assert not set(train_idx.tolist()) & set(stop_idx.tolist())
+        assert torch.bincount(labels[stop_idx]).tolist() == [5] * 10
+        want = [per_class] * 10 if per_class > 0 else [35] * 10
+        assert torch.bincount(labels[train_idx], minlength=10).tolist() == want
+    assert torch.equal(_supervised_indices(labels, 10, 5, 0)[0], C.label_budget(labels, 10, 0))   # the probes' labels
+
+
+def test_fit_supervised_stops_early_and_keeps_the_best_weights(split):
+    cfg = for_profile(C.Config, "smoke", {"model.width": 8, "study.sup_steps": 400, "study.sup_eval_every": 5,
+                                          "study.sup_patience": 2, "study.sup_stop_per_class": 5})
+    r = C.fit_supervised(split, cfg, 1, progress=False)
+    assert r.steps_run < 400 and r.best_step <= r.steps_run - 2 * 5 and r.best_step % 5 == 0
+    assert 0 <= r.stop_acc <= 1 and 0 <= r.head_acc <= 1 and r.wall_s > 0
+    model, acc = C.train_supervised(split, cfg, 1, progress=False)
+    assert isinstance(model, Classifier) and acc == pytest.approx(r.head_acc)
