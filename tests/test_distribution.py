@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_wheel_has_no_solutions(tmp_path):
+def test_wheel_has_the_plays_and_no_solutions(tmp_path):
     src = tmp_path / "src"       # a copy: building never writes build/ or egg-info into the checkout
     src.mkdir()
     for name in ["pyproject.toml", "README.md", *(p.name for p in ROOT.glob("LICEN[CS]E*"))]:
@@ -33,5 +33,6 @@ def test_wheel_has_no_solutions(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "course_lib/exercises/start.py" in names and "course_lib/exercises/base.py" in names
     assert "course_lib/notebook/viz.py" in names
+    assert "course_lib/data/shakespeare_plays.json.xz" in names          # a plain install has the plays
     leaked = [n for n in names if "solutions" in n.split("/")]
     assert not leaked, f"the wheel ships the reference solutions: {leaked}"

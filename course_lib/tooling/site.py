@@ -33,9 +33,16 @@ __all__ = ["ROOT", "DEFAULT_OUT", "GUIDES", "EXTRA_PAGES", "chapter_title", "sta
 ROOT = NOTEBOOK_DIR.parent
 DEFAULT_OUT = ROOT / "artifacts" / "site"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-MATHJAX = "mathjax/MathJax.js"           # MathJax 2.7 from jupyter-server-mathjax, copied into the site
-_MATHJAX_CONFIG = """MathJax.Hub.Config({tex2jax: {inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]],
-  processEscapes: true, processEnvironments: true}, TeX: {extensions: ["AMSmath.js", "AMSsymbols.js"]}});
+# MathJax 2.7 from jupyter-server-mathjax, copied into the site; it ships the STIX-Web fonts only, which
+# config/local/course.js selects (and the delimiters the Markdown pages use)
+MATHJAX = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,local/course"
+_MATHJAX_LOCAL = """MathJax.Hub.Config({
+  tex2jax: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]],
+            processEscapes: true, processEnvironments: true},
+  "HTML-CSS": {availableFonts: ["STIX-Web"], preferredFont: "STIX-Web", webFont: "STIX-Web", imageFont: null},
+  SVG: {font: "STIX-Web"}
+});
+MathJax.Ajax.loadComplete("[MathJax]/config/local/course.js");
 """
 # (page title, file under docs/) in navigation order; the README is the home page
 GUIDES = [("Glossary and notation", "glossary.md"), ("Troubleshooting", "troubleshooting.md"),
@@ -102,14 +109,13 @@ def _config(chapters: list[tuple[str, str]], guides: list[tuple[str, str]]) -> s
         "      include_source: true",
         "      include_requirejs: false",
         "      ignore_h1_titles: false",
-        f"      custom_mathjax_url: {MATHJAX}?config=TeX-AMS_CHTML-full,Safe",
+        f"      custom_mathjax_url: {MATHJAX}",
         "markdown_extensions:",
         "  - tables",
         "  - admonition",
         "  - pymdownx.arithmatex: {generic: true}",
         "extra_javascript:",
-        "  - javascripts/mathjax-config.js",
-        f"  - {MATHJAX}?config=TeX-AMS_CHTML-full,Safe",
+        f"  - {MATHJAX}",
         *nav, ""])
 
 
@@ -141,13 +147,13 @@ def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
             shutil.copytree(ROOT / "docs" / "images", src / "images")
         import jupyter_server_mathjax
         shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", src / "mathjax")
-        (src / "javascripts").mkdir()
-        (src / "javascripts" / "mathjax-config.js").write_text(_MATHJAX_CONFIG, encoding="utf-8")
+        (src / "mathjax" / "config" / "local").mkdir(parents=True, exist_ok=True)
+        (src / "mathjax" / "config" / "local" / "course.js").write_text(_MATHJAX_LOCAL, encoding="utf-8")
         chapters = []
         for path in notebook_paths():
             nb = nbformat.read(path, as_version=4)
             nbformat.write(static_outputs(nb), src / path.name)
-            chapters.append((chapter_title(nb), path.name))
+            chapters.append((chapter_title(nb).split(":")[0], path.name))     # "01 · Attention" in the navigation
         config = Path(tmp) / "mkdocs.yml"
         config.write_text(_config(chapters, guides), encoding="utf-8")
         cmd = [sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(config), "-d", str(out)]

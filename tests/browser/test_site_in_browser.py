@@ -1,0 +1,43 @@
+"""The course website in headless Chromium: the home page and a chapter page render, figures and math included.
+
+Screenshots go to artifacts/browser/site-*.png. Pages are opened from disk (file://), as a learner
+who downloaded the built site would.
+"""
+
+from __future__ import annotations
+
+import nbformat
+from conftest import ARTIFACTS, ROOT
+
+from course_lib.tooling.site import build_site
+
+
+def _open(browser, path):
+    page = browser.new_page()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_timeout(1500)                                       # MathJax typesets after load
+    return page
+
+
+def _broken_images(page) -> list[str]:
+    return page.evaluate("() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80))")
+
+
+def test_site_pages_render(browser, tmp_path):
+    site = build_site(tmp_path / "site")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    index = _open(browser, site / "index.html")
+    assert "Self-supervised deep learning" in index.title()
+    nav = index.evaluate("() => [...document.querySelectorAll('nav a')].map(a => a.getAttribute('href'))")
+    assert "01_attention.html" in nav and "06_masked_audio.html" in nav
+    assert _broken_images(index) == [] and index.evaluate("() => document.images.length") >= 1
+    index.screenshot(path=str(ARTIFACTS / "site-index.png"))
+    chapter = _open(browser, site / "01_attention.html")
+    nb = nbformat.read(ROOT / "notebooks" / "01_attention.ipynb", as_version=4)
+    figures = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert chapter.evaluate("() => document.images.length") >= figures >= 1 and _broken_images(chapter) == []
+    typeset = chapter.evaluate("() => document.querySelectorAll('.MathJax, .MathJax_Display, mjx-container').length")
+    assert typeset > 10, f"math not typeset ({typeset} MathJax elements): is the site's mathjax/ folder there?"
+    chapter.screenshot(path=str(ARTIFACTS / "site-01_attention.png"))
+    chapter.screenshot(path=str(ARTIFACTS / "site-01_attention-full.png"), full_page=True)
