@@ -41,7 +41,8 @@ def test_smoothed_discriminator_target_ignored():
 
 
 def test_smoothed_discriminator_missing_term():
-    v = check_smoothed_discriminator_loss(lambda r, f, y: (y * F.softplus(-r)).mean() + F.softplus(f).mean(), quiet=True)
+    v = check_smoothed_discriminator_loss(lambda r, f, y: (y * F.softplus(-r)).mean() + F.softplus(f).mean(),
+                                          quiet=True)
     assert v.status == "wrong" and "missing" in v.message
 
 
@@ -57,9 +58,11 @@ def test_smoothed_discriminator_two_sided():
 def test_smoothed_discriminator_swapped_average_and_other():
     v = check_smoothed_discriminator_loss(lambda r, f, y: solutions.smoothed_discriminator_loss(f, r, y), quiet=True)
     assert v.status == "wrong" and "swapped" in v.message
-    v = check_smoothed_discriminator_loss(lambda r, f, y: solutions.smoothed_discriminator_loss(r, f, y) / 2, quiet=True)
+    v = check_smoothed_discriminator_loss(lambda r, f, y: solutions.smoothed_discriminator_loss(r, f, y) / 2,
+                                          quiet=True)
     assert v.status == "wrong" and "averaged" in v.message
-    v = check_smoothed_discriminator_loss(lambda r, f, y: solutions.smoothed_discriminator_loss(r, f, y) + 0.1, quiet=True)
+    v = check_smoothed_discriminator_loss(lambda r, f, y: solutions.smoothed_discriminator_loss(r, f, y) + 0.1,
+                                          quiet=True)
     assert v.status == "wrong" and "wrong value" in v.message
 
 
@@ -83,7 +86,8 @@ def test_smoothed_discriminator_clamped_log_is_inaccurate():
 def test_smoothed_discriminator_not_a_scalar_and_crash():
     v = check_smoothed_discriminator_loss(lambda r, f, y: F.softplus(-r), quiet=True)
     assert v.status == "wrong" and "one number" in v.message
-    v = check_smoothed_discriminator_loss(lambda r, f, y: r.view(3, -1).sum(), quiet=True)   # 8 logits do not fit 3 rows
+    # 8 logits do not fit 3 rows
+    v = check_smoothed_discriminator_loss(lambda r, f, y: r.view(3, -1).sum(), quiet=True)
     assert v.status == "wrong" and "raised" in v.message
 
 

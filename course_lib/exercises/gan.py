@@ -12,7 +12,7 @@ log sigmoid(l) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +58,10 @@ _TARGETS = (0.9, 0.8, 1.0)
 
 def check_smoothed_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
                                       quiet: bool = False) -> Verdict:
-    """Check ``fn(real_logits (B,), fake_logits (M,), real_target) -> scalar`` = BCE(real, real_target) + BCE(fake, 0)."""
+    """Check ``fn(real_logits (B,), fake_logits (M,), real_target) -> scalar``.
+
+    The answer is BCE(real, real_target) + BCE(fake, 0).
+    """
 
     def check(answer: Callable) -> None:
         for y in _TARGETS:
@@ -69,8 +72,8 @@ def check_smoothed_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor, 
                     continue
                 r, f = real.double(), fake.double()
                 if _close(got, _d_reference(real, fake, 1.0)):
-                    raise ExerciseWrong(f"real_target = {y} is ignored: the real images' BCE must use the soft target y, "
-                                        "-[y log D(x) + (1 - y) log(1 - D(x))]")
+                    raise ExerciseWrong(f"real_target = {y} is ignored: the real images' BCE must use the soft "
+                                        "target y, -[y log D(x) + (1 - y) log(1 - D(x))]")
                 if _close(got, (y * F.softplus(-r)).mean() + F.softplus(f).mean()):
                     raise ExerciseWrong("the (1 - y) log(1 - D(x)) term is missing: BCE with a soft target y is "
                                         "-[y log D(x) + (1 - y) log(1 - D(x))]")
