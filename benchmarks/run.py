@@ -150,7 +150,8 @@ def write_table() -> Path:
         env = data["environment"]
         lines += [f"## {path.stem}", "",
                   f"{env['machine']}, torch {env['torch']}, last run at commit {env['git_commit']}, {env['date']}", "",
-                  "| chapter | procs | steps | train s | throughput | peak RSS MiB | quality | baselines | target | time to target s | commit |",
+                  "| chapter | procs | steps | train s | throughput | peak RSS MiB | quality | baselines | target "
+                  "| time to target s | commit |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in data["rows"]:
             if r["status"] != "pass":
@@ -164,7 +165,8 @@ def write_table() -> Path:
             t = r.get("throughput", {})
             target = r.get("target")
             lines.append(f"| {r['chapter']} | {r['nproc']} | {r.get('steps')} | {r.get('train_wall_s')} | "
-                         f"{t.get('value')} {t.get('unit', '')} | {r.get('peak_memory_mb', {}).get('rss')} | {q} | {b} | "
+                         f"{t.get('value')} {t.get('unit', '')} | {r.get('peak_memory_mb', {}).get('rss')} "
+                         f"| {q} | {b} | "
                          f"{' '.join(map(str, target)) if target else '-'} | {r.get('time_to_target_s')} | "
                          f"{r.get('git_commit', env['git_commit'])} |")
         lines += scaling_lines(data["rows"])
@@ -190,7 +192,8 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="hard cap: cut each chapter's step schedule after this many seconds")
     parser.add_argument("--timeout", type=float, default=None, help="give up on a chapter's whole command after this")
-    parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/<machine>-<profile>.json)")
+    parser.add_argument("--out", default=None,
+                        help="results JSON (default benchmarks/results/<machine>-<profile>.json)")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="device peak for MFU (default: datasheet bf16 for known GPUs, measured matmul on CPU)")
     args = parser.parse_args()

@@ -41,7 +41,8 @@ def _exclusive_out(out: Path):
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another training run is writing to {out}; wait for it, or choose another --out")
+            raise RuntimeError(f"another training run is writing to {out}; wait for it, or choose another --out"
+                               ) from None
         yield
 
 

@@ -27,7 +27,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Mapping
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -318,7 +320,7 @@ class _StopRequests:
         self.signal: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_StopRequests":
+    def __enter__(self) -> _StopRequests:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)

@@ -106,7 +106,8 @@ def test_metrics_json_schema(smoke_metrics):
     assert metrics["chapter"] == "rnn_lm" and metrics["profile"] == "smoke" and metrics["steps"] == 150
     assert metrics["throughput"]["unit"] == "chars/s" and metrics["throughput"]["value"] > 0
     assert set(metrics["metrics"]) == {"val_nats_per_char", "val_bits_per_char", "val_perplexity"}
-    assert metrics["metrics"]["val_bits_per_char"] == pytest.approx(metrics["metrics"]["val_nats_per_char"] / math.log(2), abs=1e-3)
+    nats = metrics["metrics"]["val_nats_per_char"]
+    assert metrics["metrics"]["val_bits_per_char"] == pytest.approx(nats / math.log(2), abs=1e-3)
     assert (out / "checkpoint.pt").exists() and (out / "history.json").exists()
 
 
@@ -122,7 +123,8 @@ def test_cli_text_file_and_seconds_cap(tmp_path):
     assert metrics["data"]["source"].endswith("mine.txt") and metrics["data"]["train_chars"] > 4000
     assert metrics["metrics"]["val_nats_per_char"] < metrics["baselines"]["unigram_nats_per_char"]
     capped = tmp_path / "capped"
-    assert main(["train", "rnn_lm", "--profile", "smoke", "--max-seconds", "0.001", "--out", str(capped), "--quiet"]) == 0
+    assert main(["train", "rnn_lm", "--profile", "smoke", "--max-seconds", "0.001", "--out", str(capped),
+                 "--quiet"]) == 0
     assert json.loads((capped / "metrics.json").read_text())["stopped_early"] is True
 
 
@@ -240,7 +242,8 @@ def test_compact_encoding_round_trips_and_is_smaller():
     assert ids.dtype == torch.uint8 and vocab.decode(ids) == text
     assert torch.equal(ids.long(), vocab.encode(text)) and ids.nbytes * 8 == vocab.encode(text).nbytes
     assert vocab.encode("zq~").tolist() == [0, vocab.stoi["q"], 0]          # unseen characters are id 0
-    assert compact_dtype(256) == torch.uint8 and compact_dtype(257) == torch.int16 and compact_dtype(40_000) == torch.int32
+    assert compact_dtype(256) == torch.uint8 and compact_dtype(257) == torch.int16
+    assert compact_dtype(40_000) == torch.int32
     with pytest.raises(ValueError, match="do not fit"):
         CharVocab.from_text("".join(chr(0x4E00 + i) for i in range(300))).encode("x", torch.uint8)
 

@@ -29,7 +29,8 @@ def test_frechet_distance_matches_scipy():
     from scipy import linalg
     g = torch.Generator().manual_seed(0)
     a = torch.randn(400, 6, generator=g, dtype=torch.float64)
-    b = torch.randn(300, 6, generator=g, dtype=torch.float64) @ torch.randn(6, 6, generator=g, dtype=torch.float64) + 0.5
+    mix = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    b = torch.randn(300, 6, generator=g, dtype=torch.float64) @ mix + 0.5
     mu_a, mu_b = a.mean(0).numpy(), b.mean(0).numpy()
     s_a, s_b = np.cov(a.numpy().T), np.cov(b.numpy().T)
     ref = float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * linalg.sqrtm(s_a @ s_b).real))

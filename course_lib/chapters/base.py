@@ -9,7 +9,8 @@ the numbers ``metrics.json`` reports). Its ``__init__`` exports ``CHAPTER``, a :
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable, Mapping
 
 from ..profiles import for_profile
 from ..train import TrainSetup

@@ -139,6 +139,7 @@ def lm_summary(chapter: str, cfg: Any, device: torch.device, result: TrainResult
         chapter, cfg, device, result, started, unit="chars/s",
         metrics={k: round(v, 4) for k, v in result.final.items()},
         baselines={f"{k}_nats_per_char": round(v, 4) for k, v in baselines.items()},
-        data={"source": cfg.data.text_file or "Shakespeare's plays (shipped with course_lib), split by play", "train_chars": len(setup.train_ids),
+        data={"source": cfg.data.text_file or "Shakespeare's plays (shipped with course_lib), split by play",
+              "train_chars": len(setup.train_ids),
               "val_chars": len(setup.val_ids), "vocab_size": len(setup.vocab)},
         **extra)

@@ -10,7 +10,7 @@ Solutions: ``course_lib.exercises.solutions.attention``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -47,7 +47,8 @@ def _softmax_check(fn: Callable) -> None:
                             f"are {[round(float(s), 3) for s in out.sum(-1)]}, expected all 1")
     out0 = _as_tensor(fn(x, dim=0), "softmax(x, dim=0)", (4, 7))
     if not _close(out0, x.softmax(0)):
-        raise ExerciseWrong("softmax(x, dim=0) is wrong: use the `dim` argument (max and sum along `dim`, keepdim=True)")
+        raise ExerciseWrong("softmax(x, dim=0) is wrong: use the `dim` argument "
+                            "(max and sum along `dim`, keepdim=True)")
     big = torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -1001.0, -1002.0]])   # float32
     out_big = _as_tensor(fn(big), "softmax of large inputs", (2, 3))
     if not torch.isfinite(out_big).all():

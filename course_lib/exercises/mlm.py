@@ -13,7 +13,7 @@ Solutions: ``course_lib.exercises.solutions.mlm``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -57,7 +57,8 @@ def _check_add_k_bigram(fn: Callable) -> None:
         if not math.isfinite(out):
             raise ExerciseWrong(f"at k={k} the loss is {out}: a pair never seen in training got probability 0; "
                                 "add k to every count")
-        close = lambda x: math.isclose(out, x, rel_tol=1e-6)
+        def close(x: float, out: float = out) -> bool:
+            return math.isclose(out, x, rel_tol=1e-6)
         if close(want / math.log(2)):
             raise ExerciseWrong("that is bits/char: use the natural log (nats), as the chapter does")
         if close(want * (len(val) - 1)):

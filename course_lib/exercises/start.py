@@ -6,7 +6,7 @@ linear probe in the course applies before logistic regression.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -21,7 +21,8 @@ def _open(browser, path):
 
 
 def _broken_images(page) -> list[str]:
-    return page.evaluate("() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80))")
+    return page.evaluate("() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
+                         ".map(i => i.src.slice(0, 80))")
 
 
 def test_site_pages_render(browser, tmp_path):

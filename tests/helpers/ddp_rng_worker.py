@@ -1,4 +1,7 @@
-"""Each process's training randomness under ``torchrun``: dumps the global-RNG draws its loss saw. Used by test_ddp.py."""
+"""Each process's training randomness under ``torchrun``: dumps the global-RNG draws its loss saw.
+
+Used by test_ddp.py.
+"""
 
 import json
 import sys

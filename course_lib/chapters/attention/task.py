@@ -8,7 +8,8 @@ so information must move between positions, which only attention can do here.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F

@@ -11,7 +11,7 @@ image in pixel space (memorisation).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F

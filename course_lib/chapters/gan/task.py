@@ -11,7 +11,8 @@ pure function of the step, so resume is exact.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 from torch import nn

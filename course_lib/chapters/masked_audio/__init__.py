@@ -25,7 +25,8 @@ from .task import (EVAL_SEED, KeywordTask, MaskedFramesTask, eval_masks, new_cla
                    reconstruct, reconstruction_errors, trivial_errors)
 
 __all__ = ["Config", "SpeechData", "MaskingConfig", "StudyConfig", "FrameData", "load_frames", "clip_audio",
-           "clip_speaker", "stack_frames", "unstack_frames", "MaskedFramesTask", "KeywordTask", "eval_masks", "reconstruct", "reconstruction_errors",
+           "clip_speaker", "stack_frames", "unstack_frames", "MaskedFramesTask", "KeywordTask", "eval_masks",
+           "reconstruct", "reconstruction_errors",
            "trivial_errors", "pretrain_setup", "new_classifier", "EVAL_SEED", "METHODS", "budget_name",
            "logmel_stats", "encoder_features", "finetune", "classify_accuracy", "recognition_study", "spread",
            "frames_for", "build", "run", "CHAPTER"]

@@ -13,7 +13,8 @@ five methods are scored on the *test speakers*:
 from __future__ import annotations
 
 import statistics
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -9,7 +9,8 @@ reconstruct the whole input: the source's recipe).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F

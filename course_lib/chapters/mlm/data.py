@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import torch
 
@@ -81,7 +82,7 @@ class Labelled:
     labels: torch.Tensor
     texts: list[str]
 
-    def subset(self, idx: torch.Tensor) -> "Labelled":
+    def subset(self, idx: torch.Tensor) -> Labelled:
         return Labelled(self.ids[idx], self.labels[idx], [self.texts[int(i)] for i in idx])
 
 

@@ -10,7 +10,8 @@ and averaged over ``cfg.study.ft_repeats`` draws.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch

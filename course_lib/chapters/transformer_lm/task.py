@@ -7,7 +7,8 @@ LSTM's carried state sees all of the past.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 from torch import nn
