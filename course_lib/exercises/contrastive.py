@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from .base import ExerciseWrong, Verdict, run_checker
 

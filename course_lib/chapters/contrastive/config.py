@@ -46,7 +46,8 @@ class StudyConfig:
     sup_stop_per_class: int = 20                       # with this many stopping-set images per class
     label_draws: int = 3                               # label draws for the spread at small budgets
     # the baseline's own augmentations: milder than SimCLR's (no erasing, crops of >= 70% of the area); with
-    # SimCLR's recipe its stopping-set accuracy was lower (600-step runs) (10/class: 0.925 vs 0.940; all: 0.965 vs 0.990)
+    # SimCLR's recipe its stopping-set accuracy was lower (600-step runs)
+    # (10/class: 0.925 vs 0.940; all: 0.965 vs 0.990)
     sup_augment: AugmentConfig = AugmentConfig(crop_scale=(0.7, 1.0), max_rotation=10.0, elastic_alpha=0.04,
                                                noise_std=0.05, erase_prob=0.0)
     label_budgets: tuple[int, ...] = (1, 10, 100, 0)   # labels per class; 0 means all

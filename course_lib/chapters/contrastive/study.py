@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,8 @@ from ...train import fit
 from .config import Config
 from .task import DigitSplit, LossFn, SupervisedTask, extract_features, train_simclr
 
-__all__ = ["budget_name", "label_budget", "pixel_features", "knn_k_for", "probe_scores", "moved_digits", "alignment_uniformity",
+__all__ = ["budget_name", "label_budget", "pixel_features", "knn_k_for", "probe_scores", "moved_digits",
+           "alignment_uniformity",
            "random_encoder", "SupervisedResult", "fit_supervised", "train_supervised", "compare_representations",
            "ablation_run"]
 
@@ -163,7 +164,8 @@ def _supervised_indices(labels: torch.Tensor, per_class: int, stop_per_class: in
 def fit_supervised(split: DigitSplit, cfg: Config, per_class: int, *, seed: int | None = None,
                    device: str | torch.device | None = None, progress: bool = True) -> SupervisedResult:
     """Baseline (d), trained to convergence: the same encoder with cross-entropy (augmentations
-    ``cfg.study.sup_augment``) on the ``per_class`` label budget of draw ``seed`` (default ``cfg.train.seed``), early-stopped.
+    ``cfg.study.sup_augment``) on the ``per_class`` label budget of draw ``seed`` (default
+    ``cfg.train.seed``), early-stopped.
 
     Every ``cfg.study.sup_eval_every`` steps the head is scored on a stopping set of
     ``cfg.study.sup_stop_per_class`` labelled images per class that it does not train on; training stops
@@ -259,5 +261,6 @@ def ablation_run(split: DigitSplit, cfg: Config, *, augment_cfg: AugmentConfig |
     moved = probe_scores(tr, split.train_y, extract_features(model, moved_digits(split.val_x, seed=cfg.train.seed)),
                          split.val_y, 0, cfg.train.seed)
     geo = alignment_uniformity(model, split.val_x, seed=cfg.train.seed)
-    return {**scores, "probe_moved": moved["probe"], "knn_moved": moved["knn"], **geo, "final_loss": result.history["train"][-1]["loss"],
+    return {**scores, "probe_moved": moved["probe"], "knn_moved": moved["knn"], **geo,
+            "final_loss": result.history["train"][-1]["loss"],
             "wall_s": time.perf_counter() - t0}
