@@ -48,7 +48,7 @@ def test_lm_targets_equal_to_inputs_fail_notebook_05(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(lib), "COURSE_DATA_DIR": str(data), "COURSE_PROFILE": "smoke",
            "COURSE_ALWAYS_TRAIN": "1", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
     probe = subprocess.run([sys.executable, "-c", "import course_lib; print(course_lib.__file__)"], env=env,
-                           capture_output=True, text=True, check=True)
+                           cwd=ROOT / "notebooks", capture_output=True, text=True, check=True)   # the kernel's cwd
     assert probe.stdout.strip().startswith(str(lib)), probe.stdout            # the copy is what gets imported
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval-lax",
                           "--nbval-current-env", "--nbval-cell-timeout=900", "-x",
