@@ -28,3 +28,10 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_may_load_checkpoints(monkeypatch):
+    """The test command sets COURSE_ALWAYS_TRAIN=1 so that the notebooks train; the unit tests check
+    loading itself, so they run without it (a test that needs it sets it)."""
+    monkeypatch.delenv("COURSE_ALWAYS_TRAIN", raising=False)
