@@ -115,7 +115,7 @@ def test_unfinished_or_foreign_checkpoints(data_dir, tmp_path):
     assert bundle.verify_checkpoints(copy, rnn_lm, cfg)[0] == "ok"
     assert bundle.verify_checkpoints(copy, rnn_lm, rnn_lm.config("class"))[0] == "stale"
     state = checkpoints.load_checkpoint(copy / "checkpoint.pt")
-    state["step"] = 5                                    # an interrupted run
+    state["step"], state["finished"] = 5, False          # an interrupted run
     state.pop("format")
     checkpoints.save_checkpoint(copy / "checkpoint.pt", state)
     status, reason, _ = bundle.verify_checkpoints(copy, rnn_lm, cfg)
