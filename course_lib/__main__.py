@@ -49,6 +49,7 @@ def _exclusive_out(out: Path):
 def _train(args: argparse.Namespace) -> int:
     from .chapters.registry import get_chapter
     from .distributed import distributed_info
+    from .profiles import parse_setting
     from .runtime import compile_backend
 
     chapter = get_chapter(args.chapter)
@@ -59,6 +60,9 @@ def _train(args: argparse.Namespace) -> int:
         if not hasattr(chapter.Config(), "data") or not hasattr(chapter.Config().data, "text_file"):
             raise ValueError(f"--text is only for text chapters; {args.chapter} does not take it")
         overrides["data.text_file"] = str(Path(args.text).resolve())
+    for setting in args.set:                            # --set train.lr=3e-3 (typed like the field)
+        key, value = parse_setting(chapter.config(args.profile), setting)
+        overrides[key] = value
     cfg = chapter.config(args.profile, overrides)
     out = Path(args.out or f"runs/{args.chapter}-{cfg.profile}")
     main_rank = distributed_info()[0] == 0
@@ -171,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="hard cap: stop after S seconds even if the schedule has not finished")
     t.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
                    help="also checkpoint every S seconds of training (default 60), so a killed run loses at most S")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one config field, dotted and typed like the field, e.g. --set train.lr=3e-3 "
+                        "--set model.hidden_dim=384 (repeatable; metrics.json records the config)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--compile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="train through torch.compile (default backend inductor; same as $COURSE_COMPILE)")

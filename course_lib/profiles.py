@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-__all__ = ["PROFILES", "DEFAULT_PROFILE", "resolve_profile", "for_profile", "override"]
+__all__ = ["PROFILES", "DEFAULT_PROFILE", "resolve_profile", "for_profile", "override", "parse_setting"]
 
 PROFILES: tuple[str, ...] = ("smoke", "class", "full")
 DEFAULT_PROFILE = "class"
@@ -82,3 +82,45 @@ def for_profile(config_cls: type[C], profile: str | None = None, overrides: Mapp
     if "profile" in {f.name for f in dataclasses.fields(config_cls)}:  # type: ignore[arg-type]
         cfg = dataclasses.replace(cfg, profile=name)  # type: ignore[type-var]
     return cfg
+
+
+def parse_setting(config: Any, setting: str) -> tuple[str, Any]:
+    """``"train.lr=3e-3"`` -> ``("train.lr", 0.003)``, typed like the field it replaces in ``config``.
+
+    For the command line's ``--set``; raises ``ValueError`` saying what was expected.
+    """
+    key, sep, text = setting.partition("=")
+    key, text = key.strip(), text.strip()
+    if not sep or not key or not text:
+        raise ValueError(f"--set expects KEY=VALUE with a dotted field name, e.g. train.lr=3e-3; got {setting!r}")
+    current: Any = config
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(current) or part not in {f.name for f in dataclasses.fields(current)}:
+            fields = sorted(f.name for f in dataclasses.fields(current)) if dataclasses.is_dataclass(current) else []
+            raise ValueError(f"--set {key}: {type(current).__name__} has no field {part!r}; fields are {fields}")
+        current = getattr(current, part)
+    if dataclasses.is_dataclass(current):
+        raise ValueError(f"--set {key}: a block, not a value; set one of its fields, e.g. {key}.<field>=...")
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"--set {key} expects true or false, got {text!r}")
+        return key, text.lower() in ("true", "1")
+    kind = type(current) if current is not None else None
+    try:
+        if kind is int:
+            return key, int(text)
+        if kind is float or (current is None and _is_number(text)):
+            return key, float(text)
+    except ValueError:
+        raise ValueError(f"--set {key} expects a {kind.__name__ if kind else 'number'}, got {text!r}") from None
+    if kind in (tuple, list):
+        raise ValueError(f"--set {key}: sequence fields cannot be set from the command line")
+    return key, text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
