@@ -148,6 +148,9 @@ def test_cli_writes_metrics(tmp_path, monkeypatch, one_thread):
     assert m["chapter"] == "mlm" and m["steps"] == 3 and "masked_accuracy" in m["metrics"]
     assert set(m["metrics"]["finetune_accuracy"]) == set(chapter.METHODS)
     assert all(set(v) == {"16"} for v in m["metrics"]["finetune_accuracy"].values())
+    draws, spread = m["metrics"]["finetune_label_draws"], m["metrics"]["finetune_accuracy_sd"]
+    assert set(spread) == set(chapter.METHODS) and all(set(v) == {"16"} for v in spread.values())
+    assert all((sd is None) if draws == 1 else sd >= 0 for v in spread.values() for sd in v.values())
     assert {"unigram_masked_accuracy", "unigram_masked_perplexity", "finetune_majority_class"} <= set(m["baselines"])
     cfg = for_profile(chapter.Config, "smoke", {"train.steps": 3})       # the run's checkpoint is build(cfg)'s
     s = chapter.build(cfg)

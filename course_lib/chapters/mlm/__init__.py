@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ... import runtime
@@ -87,9 +88,12 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
     unigram = unigram_baseline(s.data.train_seqs, s.task.val_seqs, cfg)
     cmp = compare_label_budgets(s.model, s.data, cfg, dev, progress=progress)
     finetuned = {m: {str(b): a for b, a in zip(cmp["budgets"], accs)} for m, accs in cmp["accuracy"].items()}
+    spread = {m: {str(b): float(np.std(r, ddof=1)) if len(r) > 1 else None for b, r in zip(cmp["budgets"], runs)}
+              for m, runs in cmp["runs"].items()}       # sample sd over cfg.study.ft_repeats label draws
     return run_summary(
         "mlm", cfg, dev, result, started, unit="tokens/s",
-        metrics=rounded({**result.final, "finetune_accuracy": finetuned}),
+        metrics=rounded({**result.final, "finetune_accuracy": finetuned, "finetune_accuracy_sd": spread,
+                         "finetune_label_draws": cfg.study.ft_repeats}),
         baselines=rounded({"unigram_masked_accuracy": unigram["masked_accuracy"],
                            "unigram_masked_perplexity": unigram["masked_perplexity"],
                            "finetune_majority_class": cmp["majority"]}),
