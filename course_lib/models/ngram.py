@@ -1,8 +1,9 @@
-"""Character n-gram language models with add-k smoothing, computed exactly by counting.
+"""n-gram language models with add-k smoothing, computed exactly by counting.
 
 P(c | context) = (count(context, c) + k) / (count(context) + k V), where the context
-is the previous n-1 characters and V the vocabulary size. These are the honest
-baselines for every language model of the course (notebook 05, ``train rnn_lm``).
+is the previous n-1 symbols and V the vocabulary size. Over characters these are the
+honest baselines for every language model of the course (notebook 05, ``train rnn_lm``);
+over WordPiece tokens, the counting baseline of notebook 02's word-order task.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ COUNT_SLICE = 1 << 22                      # ids counted at a time by NGramLM.fi
 
 
 class NGramLM:
-    """An order-``n`` character model over ids in [0, V). ``n=1`` is the unigram model."""
+    """An order-``n`` model over ids in [0, V) (characters or tokens). ``n=1`` is the unigram model."""
 
     def __init__(self, n: int, vocab_size: int, k: float = 0.1):
         if n < 1:
@@ -64,16 +65,19 @@ class NGramLM:
         self.context_totals = torch.zeros(len(contexts), dtype=torch.float64).index_add_(0, which, self.gram_counts)
         return self
 
-    def nll(self, ids: torch.Tensor) -> float:
-        """Mean negative log-likelihood in nats per predicted character."""
+    def log_probs(self, ids: torch.Tensor) -> torch.Tensor:
+        """log P(ids[t] | the n-1 before it) for t = n-1 ... N-1: (N - n + 1,) float64."""
         if self.grams is None:
-            raise RuntimeError("call fit() before nll()")
+            raise RuntimeError("call fit() before log_probs() or nll()")
         self._check(ids)
         grams = self._flat_index(ids)                                                 # (M,)
         count = _lookup(grams, self.grams, self.gram_counts)                          # count(context, c)
         total = _lookup(grams // self.V, self.contexts, self.context_totals)          # count(context)
-        p = (count + self.k) / (total + self.k * self.V)
-        return float(-p.log().mean())
+        return ((count + self.k) / (total + self.k * self.V)).log()
+
+    def nll(self, ids: torch.Tensor) -> float:
+        """Mean negative log-likelihood in nats per predicted character."""
+        return float(-self.log_probs(ids).mean())
 
 
 def _lookup(keys: torch.Tensor, table: torch.Tensor, values: torch.Tensor) -> torch.Tensor:

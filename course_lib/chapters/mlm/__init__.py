@@ -25,19 +25,21 @@ from ...train import TrainResult, TrainSetup, fit, fit_or_load
 from ..base import Chapter
 from ..summary import rounded, run_summary
 from .config import Config, EncoderModel, MLMObjective, Study, TokenData, model_config
-from .data import (Labelled, MLMData, encode_texts, labelled_split, pack_sequences, prepare_data, speech_text,
-                   verse_or_prose)
-from .study import (METHODS, ClassifyTask, bow_baseline, compare_label_budgets, features, finetune, frozen_probe,
-                    label_budget, probe_at_budget)
+from .data import (Labelled, MLMData, encode_texts, labelled_split, pack_sequences, prepare_data, shuffled_or_not,
+                   speech_text, verse_or_prose)
+from .study import (METHODS, ORDER_METHODS, TASKS, ClassifyTask, bigram_log_likelihood, bow_baseline,
+                    compare_label_budgets, features, finetune, frozen_probe, label_budget, probe_at_budget,
+                    pseudo_log_likelihood, score_features, token_bigram)
 from .task import (MLMTask, copy_accuracy, eval_masks, evaluate_mlm, fill_in_blank, mask, unigram_baseline,
                    unigram_log_prior)
 
 __all__ = ["Config", "EncoderModel", "TokenData", "MLMObjective", "Study", "model_config",
            "PAD", "UNK", "CLS", "SEP", "MASK", "N_SPECIAL",
            "speech_text", "verse_or_prose", "pack_sequences", "encode_texts", "Labelled", "MLMData", "labelled_split",
-           "prepare_data", "mask", "MLMTask", "eval_masks", "evaluate_mlm", "copy_accuracy", "unigram_log_prior",
-           "unigram_baseline", "fill_in_blank", "METHODS", "ClassifyTask", "finetune", "features", "label_budget",
-           "probe_at_budget", "frozen_probe", "bow_baseline", "compare_label_budgets",
+           "shuffled_or_not", "prepare_data", "mask", "MLMTask", "eval_masks", "evaluate_mlm", "copy_accuracy", "unigram_log_prior",
+           "unigram_baseline", "fill_in_blank", "METHODS", "ORDER_METHODS", "TASKS", "ClassifyTask", "finetune",
+           "features", "label_budget", "probe_at_budget", "frozen_probe", "bow_baseline", "pseudo_log_likelihood",
+           "score_features", "token_bigram", "bigram_log_likelihood", "compare_label_budgets",
            "MLMSetup", "build", "pretrain", "run", "CHAPTER"]
 
 
@@ -87,23 +89,43 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
                  checkpoint_seconds=checkpoint_seconds, desc=f"mlm[{cfg.profile}]")
     unigram = unigram_baseline(s.data.train_seqs, s.task.val_seqs, cfg)
     cmp = compare_label_budgets(s.model, s.data, cfg, dev, progress=progress)
-    finetuned = {m: {str(b): a for b, a in zip(cmp["budgets"], accs)} for m, accs in cmp["accuracy"].items()}
-    spread = {m: {str(b): float(np.std(r, ddof=1)) if len(r) > 1 else None for b, r in zip(cmp["budgets"], runs)}
-              for m, runs in cmp["runs"].items()}       # sample sd over cfg.study.ft_repeats label draws
+    order = compare_label_budgets(s.model, s.data, cfg, dev, progress=progress, task="word_order")
     return run_summary(
         "mlm", cfg, dev, result, started, unit="tokens/s",
-        metrics=rounded({**result.final, "finetune_accuracy": finetuned, "finetune_accuracy_sd": spread,
-                         "finetune_label_draws": cfg.study.ft_repeats}),
+        metrics=rounded({**result.final, "finetune_accuracy": _by_budget(cmp["accuracy"], cmp["budgets"]),
+                         "finetune_accuracy_sd": _spread(cmp), "finetune_label_draws": cfg.study.ft_repeats,
+                         "word_order_accuracy": _by_budget(order["accuracy"], order["budgets"]),
+                         "word_order_accuracy_sd": _spread(order),
+                         "word_order_gain_over_non_pretrained": _gain(order)}),
         baselines=rounded({"unigram_masked_accuracy": unigram["masked_accuracy"],
                            "unigram_masked_perplexity": unigram["masked_perplexity"],
-                           "finetune_majority_class": cmp["majority"]}),
+                           "finetune_majority_class": cmp["majority"], "word_order_majority_class": order["majority"]}),
         data={"source": "Shakespeare's plays (shipped with course_lib), split by play",
               "train_sequences": len(s.data.train_seqs),
               "val_sequences": len(s.task.val_seqs), "vocab_size": cfg.data.vocab_size,
               "finetune_task": "verse (0) vs prose (1), text lower-cased, line breaks removed",
-              "finetune_train_pool": len(s.data.train_labelled.labels), "finetune_test": cmp["test_size"]},
+              "finetune_train_pool": len(s.data.train_labelled.labels), "finetune_test": cmp["test_size"],
+              "word_order_task": f"the first {cfg.study.order_words} words of a speech: kept (0) or shuffled (1)",
+              "word_order_train_pool": len(s.data.order_train.labels), "word_order_test": order["test_size"]},
         model_flops_per_token=round(model_flops_per_token(s.model, cfg.data.seq_len,
                                                           head_fraction=cfg.mlm.select_prob)))
+
+
+def _by_budget(accuracy: dict[str, list[float]], budgets: list[int]) -> dict[str, dict[str, float]]:
+    return {m: {str(b): a for b, a in zip(budgets, accs)} for m, accs in accuracy.items()}
+
+
+def _spread(cmp: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Sample sd over the ``cfg.study.ft_repeats`` label draws, per method and budget (None for one draw)."""
+    return {m: {str(b): float(np.std(r, ddof=1)) if len(r) > 1 else None for b, r in zip(cmp["budgets"], runs)}
+            for m, runs in cmp["runs"].items()}
+
+
+def _gain(cmp: dict[str, Any]) -> dict[str, float]:
+    """Per budget: the best pre-trained method's accuracy minus the best non-pre-trained one's (scratch, TF-IDF)."""
+    acc, pre = cmp["accuracy"], ("pretrained_finetuned", "frozen_probe", "mlm_score")
+    return {str(b): max(acc[m][j] for m in pre if m in acc) - max(acc["scratch"][j], acc["bow_tfidf"][j])
+            for j, b in enumerate(cmp["budgets"])}
 
 
 CHAPTER = Chapter("mlm", "02_masked_lm.ipynb", Config, build, run)

@@ -61,7 +61,7 @@ class MLMObjective:
 
 @dataclass(frozen=True)
 class Study:
-    """Notebook 02's comparisons: fine-tuning per label budget, frozen probes, the short mistake runs."""
+    """Notebook 02's comparisons: fine-tuning per label budget (verse/prose, word order), probes, the mistake runs."""
 
     ft_budgets: tuple[int, ...] = (32, 128, 512, 2048)
     ft_steps: int = 100
@@ -72,10 +72,19 @@ class Study:
     ft_repeats: int = 3
     probe_pool: str = "mean"
     mistake_steps: int = 120
+    order_budgets: tuple[int, ...] = (32, 128)        # the word-order task's label budgets (half kept, half shuffled)
+    order_words: int = 30              # words kept from the start of each speech (all fit in ft_seq_len tokens)
+    order_test: int = 600              # test speeches of the word-order task (validation plays, balanced)
 
     def __post_init__(self) -> None:
         if any(b < 4 or b % 2 for b in self.ft_budgets):
             raise ValueError(f"ft_budgets must be even numbers >= 4 (half verse, half prose), got {self.ft_budgets}")
+        if any(b < 4 or b % 2 for b in self.order_budgets):
+            raise ValueError(f"order_budgets must be even numbers >= 4 (half kept, half shuffled), "
+                             f"got {self.order_budgets}")
+        if self.order_words < 5 or self.order_test < 10 or self.order_test % 2:
+            raise ValueError(f"order_words must be >= 5 and order_test an even number >= 10, got "
+                             f"{self.order_words}, {self.order_test}")
         if self.probe_pool not in POOLS or self.ft_pool not in POOLS:
             raise ValueError(f"probe_pool and ft_pool must be 'cls' or 'mean', got {self.probe_pool!r}, "
                              f"{self.ft_pool!r}")
@@ -83,7 +92,7 @@ class Study:
 
 @dataclass(frozen=True)
 class Config:
-    """Masked-LM pre-training on Shakespeare, then verse/prose with few labels; profiles change sizes and steps."""
+    """Masked-LM pre-training on Shakespeare, then two few-label tasks (verse/prose, word order); profiles change sizes."""
 
     profile: str = "class"
     model: EncoderModel = EncoderModel()
@@ -95,11 +104,12 @@ class Config:
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"data.batch_size": 32, "data.eval_sequences": 256, "train.steps": 250, "train.eval_every": 125,
                   "study.ft_budgets": (32, 512), "study.ft_steps": 60, "study.ft_repeats": 1,
-                  "study.mistake_steps": 60},
+                  "study.mistake_steps": 60, "study.order_budgets": (32,), "study.order_test": 300},
         "class": {},
         "full": {"model.n_layers": 4, "model.d_model": 256, "data.batch_size": 128, "data.eval_sequences": 2000,
                  "train.steps": 6000, "train.eval_every": 1000, "study.ft_budgets": (32, 64, 128, 512, 2048, 4096),
-                 "study.ft_steps": 400, "study.ft_repeats": 3, "study.mistake_steps": 600},
+                 "study.ft_steps": 400, "study.ft_repeats": 3, "study.mistake_steps": 600,
+                 "study.order_budgets": (32, 128, 512, 2048), "study.order_test": 2000},
     }
 
 

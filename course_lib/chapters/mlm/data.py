@@ -1,4 +1,4 @@
-"""Notebook 02's data: Shakespeare's speeches as WordPiece rows, and a real label, verse or prose.
+"""Notebook 02's data: Shakespeare's speeches as WordPiece rows, a real label (verse or prose) and a word-order task.
 
 Pre-training rows pack whole speeches of the training plays as ``[CLS] s1 [SEP] s2 [SEP]
 ... [PAD]`` (BERT's input format, Devlin et al. 2019 §3). The fine-tuning label is read
@@ -6,10 +6,16 @@ from the source: in the plays a verse line starts with a capital letter, wrapped
 lines usually start lower-case. The models read each speech lower-cased with line breaks
 replaced by spaces, so the label's own cue is hidden. Test speeches (balanced verse/prose)
 come from the validation plays.
+
+The second downstream task asks whether a speech's words are in Shakespeare's order: the
+first ``order_words`` words of each speech, half of them shuffled (:func:`shuffled_or_not`).
+A shuffled text has the same bag of words as the original, so any bag-of-words classifier
+is at chance by construction; only a model of word order can tell them apart.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +24,12 @@ from collections.abc import Sequence
 import torch
 
 from ...data import text as text_data
+from ...data.budgets import budget_indices
 from ...data.text import CLS, PAD, SEP
 from .config import Config
 
 __all__ = ["speech_text", "verse_or_prose", "pack_sequences", "encode_texts", "Labelled", "MLMData",
-           "labelled_split", "prepare_data"]
+           "labelled_split", "shuffled_or_not", "prepare_data"]
 
 _LETTER = re.compile(r"[A-Za-z]")
 
@@ -76,7 +83,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], seq_len: int) -> torch.Te
 
 @dataclass
 class Labelled:
-    """Classification data: ids (N, T) int64, labels (N,) int64 (0 verse, 1 prose), texts."""
+    """Classification data: ids (N, T) int64, labels (N,) int64 (verse/prose: 0/1; word order: 0 kept, 1 shuffled), texts."""
 
     ids: torch.Tensor
     labels: torch.Tensor
@@ -88,7 +95,7 @@ class Labelled:
 
 @dataclass
 class MLMData:
-    """Everything the chapter reads: tokenizer, packed MLM rows, and the verse/prose split."""
+    """Everything the chapter reads: tokenizer, packed MLM rows, the verse/prose split and the word-order split."""
 
     tokenizer: Any
     train_plays: list
@@ -97,6 +104,8 @@ class MLMData:
     val_seqs: torch.Tensor            # (M, seq_len)
     train_labelled: Labelled          # speeches of training plays with a verse/prose label
     test_labelled: Labelled           # balanced verse/prose speeches of validation plays
+    order_train: Labelled             # speeches of training plays, half shuffled (label 1)
+    order_test: Labelled              # balanced kept/shuffled speeches of validation plays
 
 
 def labelled_split(plays: Sequence[text_data.Play]) -> tuple[list[str], list[int]]:
@@ -111,21 +120,47 @@ def labelled_split(plays: Sequence[text_data.Play]) -> tuple[list[str], list[int
     return texts, labels
 
 
+def shuffled_or_not(plays: Sequence[text_data.Play], max_words: int, seed: int, min_words: int = 12
+                    ) -> tuple[list[str], list[int]]:
+    """(texts, labels): the first ``max_words`` words of each speech of >= ``min_words`` words; label 1 = shuffled.
+
+    Exactly half the speeches (a random half, drawn from ``seed``) have their words put in a random
+    order that differs from the original; the others are kept (label 0). Speeches of one repeated
+    word cannot be shuffled and are left out.
+    """
+    kept = [words[:max_words] for play in plays for s in play.speeches
+            if len(words := speech_text(s).split()) >= min_words and len(set(words[:max_words])) > 1]
+    rng = random.Random(seed)
+    shuffled = set(rng.sample(range(len(kept)), len(kept) // 2))
+    texts, labels = [], []
+    for i, words in enumerate(kept):
+        if i in shuffled:
+            order = list(words)
+            while order == words:
+                rng.shuffle(order)
+            words = order
+        texts.append(" ".join(words))
+        labels.append(int(i in shuffled))
+    return texts, labels
+
+
 _DATA: dict[tuple, MLMData] = {}
 
 
 def prepare_data(cfg: Config) -> MLMData:
     """Plays split by play; tokenizer trained on training plays only; packed rows; labelled speeches.
 
-    Kept in memory per (vocab_size, seq_len, ft_seq_len, seed), so re-running a cell is quick.
+    Kept in memory per (vocab_size, row lengths, word-order settings, seed), so re-running a cell is quick.
     """
-    key = (cfg.data.vocab_size, cfg.data.seq_len, cfg.data.ft_seq_len, cfg.train.seed)
+    key = (cfg.data.vocab_size, cfg.data.seq_len, cfg.data.ft_seq_len, cfg.study.order_words, cfg.study.order_test,
+           cfg.train.seed)
     if key not in _DATA:
         _DATA[key] = _prepare_data(*key)
     return _DATA[key]
 
 
-def _prepare_data(vocab_size: int, seq_len: int, ft_seq_len: int, seed: int) -> MLMData:
+def _prepare_data(vocab_size: int, seq_len: int, ft_seq_len: int, order_words: int, order_test: int, seed: int
+                  ) -> MLMData:
     train_plays, val_plays = text_data.split_by_play(text_data.load_plays())
     train_texts = [speech_text(s) for p in train_plays for s in p.speeches]
     tokenizer = text_data.train_subword_tokenizer(train_texts, vocab_size)
@@ -141,4 +176,9 @@ def _prepare_data(vocab_size: int, seq_len: int, ft_seq_len: int, seed: int) -> 
     keep = torch.cat([prose, verse]).sort().values
     test = Labelled(encode_texts(tokenizer, te_texts, ft_seq_len), labels, te_texts).subset(keep)
     train = Labelled(encode_texts(tokenizer, tr_texts, ft_seq_len), torch.tensor(tr_labels), tr_texts)
-    return MLMData(tokenizer, train_plays, val_plays, train_seqs, val_seqs, train, test)
+    o_texts, o_labels = shuffled_or_not(train_plays, order_words, seed)
+    order_train = Labelled(encode_texts(tokenizer, o_texts, ft_seq_len), torch.tensor(o_labels), o_texts)
+    o_texts, o_labels = shuffled_or_not(val_plays, order_words, seed + 1)
+    pool = Labelled(encode_texts(tokenizer, o_texts, ft_seq_len), torch.tensor(o_labels), o_texts)
+    order = pool.subset(budget_indices(pool.labels, order_test // 2, g).sort().values)   # balanced, order_test speeches
+    return MLMData(tokenizer, train_plays, val_plays, train_seqs, val_seqs, train, test, order_train, order)

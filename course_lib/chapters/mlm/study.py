@@ -1,11 +1,14 @@
 """Notebook 02's question: does masked-LM pre-training help when labels are few?
 
-Verse or prose (:mod:`.data`), at several label budgets, four ways: (a) the pre-trained
-encoder fine-tuned, its head first fitted as a linear probe ("LP-FT", Kumar et al. 2022),
-(b) the same architecture from scratch, (c) a linear probe on frozen pre-trained
-features and (d) TF-IDF logistic regression. Each budget is drawn half verse, half
-prose, nested across budgets for one draw (:func:`course_lib.data.budgets.budget_indices`),
-and averaged over ``cfg.study.ft_repeats`` draws.
+Two tasks (:mod:`.data`): verse or prose, and kept or shuffled word order. At several label
+budgets: (a) the pre-trained encoder fine-tuned, its head first fitted as a linear probe
+("LP-FT", Kumar et al. 2022), (b) the same architecture from scratch, (c) a linear probe
+on frozen pre-trained features, (d) TF-IDF logistic regression; for word order also
+(e) logistic regression on the pre-trained MLM's own pseudo-log-likelihood (Salazar et
+al. 2020) and (f) on a token-bigram model's log-likelihood, counted on the same
+unlabelled plays. Each budget is drawn half of each class, nested across budgets for one
+draw (:func:`course_lib.data.budgets.budget_indices`), and averaged over
+``cfg.study.ft_repeats`` draws.
 """
 
 from __future__ import annotations
@@ -21,16 +24,25 @@ from torch import nn
 from ... import metrics, runtime
 from ...batching import map_batches, random_rows
 from ...data.budgets import budget_indices
-from ...data.text import PAD
+from ...data.text import MASK, N_SPECIAL, PAD
 from ...models.mlm import MaskedLM, SequenceClassifier, pool_hidden
+from ...models.ngram import NGramLM
 from ...train import Task, TrainConfig, fit
 from .config import Config, model_config
 from .data import Labelled, MLMData
 
-__all__ = ["METHODS", "ClassifyTask", "finetune", "features", "label_budget", "probe_at_budget", "frozen_probe",
-           "bow_baseline", "compare_label_budgets"]
+__all__ = ["METHODS", "ORDER_METHODS", "TASKS", "ClassifyTask", "finetune", "features", "label_budget",
+           "probe_at_budget", "frozen_probe", "bow_baseline", "pseudo_log_likelihood", "score_features",
+           "token_bigram", "bigram_log_likelihood", "compare_label_budgets"]
 
 METHODS = ("pretrained_finetuned", "scratch", "frozen_probe", "bow_tfidf")
+ORDER_METHODS = (*METHODS, "mlm_score", "bigram_score")   # the word-order task adds the two likelihood scorers
+TASKS = ("verse_prose", "word_order")
+
+
+def _trim(ids: torch.Tensor) -> torch.Tensor:
+    """ids (B, T) -> (B, T'): without the trailing columns that are padding in every row (masked anyway)."""
+    return ids[:, : max(int((ids != PAD).sum(1).max()), 1)]
 
 
 class ClassifyTask(Task):
@@ -43,14 +55,14 @@ class ClassifyTask(Task):
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         idx = random_rows(len(self.train.labels), self.batch_size, self.seed, step)
-        return {"ids": self.train.ids[idx], "y": self.train.labels[idx]}   # (B, T), (B,)
+        return {"ids": _trim(self.train.ids[idx]), "y": self.train.labels[idx]}   # (B, T'), (B,)
 
     def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         ids = batch["ids"]
         return F.cross_entropy(model(ids, ids != PAD).float(), batch["y"])   # logits (B, C)
 
     def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
-        preds = map_batches(model, lambda x: model(x, x != PAD).argmax(-1), self.test.ids)   # (N,)
+        preds = map_batches(model, lambda x: model(_trim(x), _trim(x) != PAD).argmax(-1), self.test.ids)   # (N,)
         return {"accuracy": metrics.accuracy(preds, self.test.labels)}
 
     def signature(self) -> dict[str, Any]:
@@ -129,40 +141,102 @@ def bow_baseline(train_texts: Sequence[str], train_y: torch.Tensor, test_texts: 
     return float(clf.score(vec.transform(test_texts), test_y.numpy()))
 
 
-def compare_label_budgets(pretrained: MaskedLM, data: MLMData, cfg: Config, device: str | torch.device | None = None,
-                          progress: bool = True, methods: Sequence[str] = METHODS) -> dict[str, Any]:
-    """Accuracy of (a)-(d) at each of ``cfg.study.ft_budgets``, averaged over ``ft_repeats`` label draws.
+def pseudo_log_likelihood(model: MaskedLM, ids: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """log p(x_t | x with x_t replaced by [MASK]) at every real token of ids (N, T); 0 elsewhere -> (N, T) float32.
 
-    Returns {"budgets": [...], "accuracy": {method: [mean per budget]}, "runs": {method: [[per repeat]]},
-    "test_size": n, "majority": accuracy of always predicting the commoner test class}.
+    Salazar et al. (2020): PLL(x) = sum_t log p(x_t | x_\\t), one forward pass per masked position
+    (the head runs only at that position).
+    """
+    def rows(x: torch.Tensor) -> torch.Tensor:                       # (B, T) on the model's device
+        real, out = x >= N_SPECIAL, torch.zeros(x.shape, device=x.device)
+        for t in torch.nonzero(real.any(0)).flatten().tolist():
+            has = real[:, t]                                         # (B,): the rows with a real token at t
+            xs = _trim(x[has])                                       # (n, T')
+            at = torch.zeros_like(xs, dtype=torch.bool)
+            at[:, t] = True
+            logits = model(xs.masked_fill(at, MASK), xs != PAD, positions=at).float()   # (n, V)
+            out[has, t] = logits.log_softmax(-1).gather(1, xs[:, t:t + 1])[:, 0]
+        return out
+    return map_batches(model, rows, ids, batch_size)
+
+
+def score_features(log_probs: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+    """Per-text mean log-probability over the ``scored`` (N, T) bool positions -> (N, 1) float32 (a length-free PLL)."""
+    lp = log_probs.float().masked_fill(~scored, 0.0)
+    return (lp.sum(1) / scored.sum(1).clamp(min=1))[:, None]
+
+
+def token_bigram(train_seqs: torch.Tensor, vocab_size: int, k: float = 0.1) -> NGramLM:
+    """A token-bigram model counted on the unlabelled pre-training rows (padding removed): self-supervision by counting."""
+    return NGramLM(2, vocab_size, k).fit(train_seqs[train_seqs != PAD])
+
+
+def bigram_log_likelihood(lm: NGramLM, ids: torch.Tensor) -> torch.Tensor:
+    """log P(x_t | x_{t-1}) at every real token of ids (N, T) (the first is read after [CLS]); 0 elsewhere."""
+    out = torch.zeros(ids.shape)
+    for i, row in enumerate(ids):
+        n = int((row != PAD).sum())
+        out[i, 1:n] = lm.log_probs(row[:n]).float()                    # row[0] is [CLS]: the first context
+    return out * (ids >= N_SPECIAL)
+
+
+def _task(data: MLMData, cfg: Config, task: str) -> tuple[Labelled, Labelled, tuple[int, ...], tuple[str, ...]]:
+    if task == "verse_prose":
+        return data.train_labelled, data.test_labelled, cfg.study.ft_budgets, METHODS
+    if task == "word_order":
+        return data.order_train, data.order_test, cfg.study.order_budgets, ORDER_METHODS
+    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+
+
+def compare_label_budgets(pretrained: MaskedLM, data: MLMData, cfg: Config, device: str | torch.device | None = None,
+                          progress: bool = True, methods: Sequence[str] | None = None, task: str = "verse_prose"
+                          ) -> dict[str, Any]:
+    """Accuracy of each method at each label budget of ``task``, averaged over ``cfg.study.ft_repeats`` draws.
+
+    ``task`` "verse_prose" (budgets ``cfg.study.ft_budgets``, methods (a)-(d)) or "word_order"
+    (``cfg.study.order_budgets``, (a)-(f)); ``methods`` picks a subset. Returns {"task", "budgets": [...],
+    "accuracy": {method: [mean per budget]}, "runs": {method: [[per repeat]]}, "test_size": n,
+    "majority": accuracy of always predicting the commoner test class}.
     """
     from tqdm.auto import tqdm
-    unknown = set(methods) - set(METHODS)
+    train, test, budgets, allowed = _task(data, cfg, task)
+    methods = allowed if methods is None else tuple(methods)
+    unknown = set(methods) - set(allowed)
     if unknown:
-        raise ValueError(f"unknown methods {sorted(unknown)}; expected some of {METHODS}")
+        raise ValueError(f"unknown methods {sorted(unknown)} for task {task!r}; expected some of {allowed}")
     s, seed0 = cfg.study, cfg.train.seed
     state = {k: v.detach().cpu() for k, v in pretrained.state_dict().items()}
-    train, test = data.train_labelled, data.test_labelled
+    draws = [[label_budget(train.labels, b, r, seed0) for b in budgets] for r in range(s.ft_repeats)]
+    featurizers = {}                                     # method -> ids (N, T) -> frozen features (N, F)
     if "frozen_probe" in methods:
-        tr_feats = features(pretrained.encoder, train.ids, s.probe_pool)
-        te_feats = features(pretrained.encoder, test.ids, s.probe_pool)
-    runs: dict[str, list[list[float]]] = {m: [[] for _ in s.ft_budgets] for m in methods}
-    bar = tqdm(total=len(s.ft_budgets) * s.ft_repeats, desc="label budgets", disable=not progress)
+        featurizers["frozen_probe"] = lambda ids: features(pretrained.encoder, ids, s.probe_pool)
+    if "mlm_score" in methods:
+        featurizers["mlm_score"] = lambda ids: score_features(pseudo_log_likelihood(pretrained, ids), ids >= N_SPECIAL)
+    if "bigram_score" in methods:
+        lm = token_bigram(data.train_seqs, cfg.data.vocab_size)
+        featurizers["bigram_score"] = lambda ids: score_features(bigram_log_likelihood(lm, ids), ids >= N_SPECIAL)
+    used = torch.unique(torch.cat([i for d in draws for i in d]))   # only the drawn speeches are ever read
+    frozen = {}
+    for m, featurize in featurizers.items():
+        tr = featurize(train.ids[used])
+        frozen[m] = torch.full((len(train.labels), tr.shape[1]), float("nan")).index_copy_(0, used, tr), \
+            featurize(test.ids)
+    runs: dict[str, list[list[float]]] = {m: [[] for _ in budgets] for m in methods}
+    bar = tqdm(total=len(budgets) * s.ft_repeats, desc=f"label budgets ({task})", disable=not progress)
     for r in range(s.ft_repeats):
-        for b, budget in enumerate(s.ft_budgets):
-            idx = label_budget(train.labels, budget, r, seed0)
+        for b, idx in enumerate(draws[r]):
             sub = train.subset(idx)
             seed = seed0 + 100 * r + b
             if "pretrained_finetuned" in methods:
                 runs["pretrained_finetuned"][b].append(finetune(state, cfg, sub, test, device, seed))
             if "scratch" in methods:
                 runs["scratch"][b].append(finetune(None, cfg, sub, test, device, seed))
-            if "frozen_probe" in methods:
-                runs["frozen_probe"][b].append(frozen_probe(tr_feats[idx], sub.labels, te_feats, test.labels))
             if "bow_tfidf" in methods:
                 runs["bow_tfidf"][b].append(bow_baseline(sub.texts, sub.labels, test.texts, test.labels))
+            for m, (tr, te) in frozen.items():
+                runs[m][b].append(frozen_probe(tr[idx], sub.labels, te, test.labels))
             bar.update(1)
     bar.close()
     majority = float(max(test.labels.float().mean(), 1 - test.labels.float().mean()))
-    return {"budgets": list(s.ft_budgets), "test_size": len(test.labels), "majority": majority,
+    return {"task": task, "budgets": list(budgets), "test_size": len(test.labels), "majority": majority,
             "accuracy": {m: [float(np.mean(v)) for v in runs[m]] for m in methods}, "runs": runs}
