@@ -1,4 +1,5 @@
-"""Chapter 02, masked LM: verse/prose labels, packing, MLM learning, the checkpoint hand-off, the CLI."""
+"""Chapter 02, masked LM: verse/prose and word-order labels, packing, MLM learning, pseudo-log-likelihood,
+the checkpoint hand-off, the CLI."""
 
 import json
 
@@ -11,7 +12,8 @@ from course_lib.profiles import for_profile, override
 from course_lib.train import load_finished
 
 TINY = {"model.n_layers": 1, "model.d_model": 64, "data.batch_size": 32, "data.eval_sequences": 128,
-        "train.steps": 150, "study.ft_budgets": (16,), "study.ft_steps": 5, "study.ft_repeats": 1}
+        "train.steps": 150, "study.ft_budgets": (16,), "study.ft_steps": 5, "study.ft_repeats": 1,
+        "study.order_budgets": (16,), "study.order_test": 40}
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +39,73 @@ def test_verse_or_prose_reads_line_starts():
     assert chapter.speech_text(prose) == " ".join(prose.lines).lower() and "\n" not in chapter.speech_text(prose)
 
 
+def test_shuffled_or_not_keeps_the_bag_of_words():
+    plays = chapter.prepare_data(for_profile(chapter.Config, "smoke")).val_plays
+    texts, labels = chapter.shuffled_or_not(plays, max_words=30, seed=3)
+    originals = [chapter.speech_text(s).split()[:30] for p in plays for s in p.speeches
+                 if len(chapter.speech_text(s).split()) >= 12 and len(set(chapter.speech_text(s).split()[:30])) > 1]
+    assert len(texts) == len(labels) == len(originals) and sum(labels) == len(labels) // 2
+    for text, y, words in zip(texts, labels, originals):
+        assert sorted(text.split()) == sorted(words)                        # the same bag of words
+        assert (text.split() != words) == bool(y)                           # shuffled exactly when labelled 1
+    assert chapter.shuffled_or_not(plays, 30, 3) == (texts, labels)         # deterministic
+    assert chapter.shuffled_or_not(plays, 30, 4)[1] != labels
+    # a bag-of-words model cannot tell a text from its shuffle: identical TF-IDF vectors
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    i = labels.index(1)
+    vec = TfidfVectorizer(sublinear_tf=True).fit(texts)
+    a, b = vec.transform([texts[i], " ".join(originals[i])]).toarray()
+    assert (a == b).all() and texts[i] != " ".join(originals[i])
+
+
+def test_pseudo_log_likelihood_is_one_masked_position_at_a_time():
+    from course_lib.models.mlm import MaskedLM
+    cfg = for_profile(chapter.Config, "smoke", {**TINY, "data.vocab_size": 50})
+    torch.manual_seed(0)
+    model = MaskedLM(chapter.model_config(cfg)).eval()
+    ids = torch.tensor([[2, 7, 9, 11, 3, 0, 0], [2, 5, 6, 3, 0, 0, 0], [2, 8, 8, 8, 9, 10, 3]])
+    pll = chapter.pseudo_log_likelihood(model, ids, batch_size=2)
+    expected = torch.zeros(ids.shape)
+    with torch.no_grad():
+        for i, row in enumerate(ids):
+            for t, tok in enumerate(row.tolist()):
+                if tok >= chapter.N_SPECIAL:                                # the naive loop: mask t, score x_t
+                    x = row.clone()
+                    x[t] = chapter.MASK
+                    expected[i, t] = model(x[None], (x != chapter.PAD)[None])[0, t].log_softmax(-1)[tok]
+    torch.testing.assert_close(pll, expected, atol=1e-5, rtol=1e-5)
+    feats = chapter.score_features(pll, ids >= chapter.N_SPECIAL)
+    assert feats.shape == (3, 1)
+    torch.testing.assert_close(feats[1, 0], expected[1, 1:3].mean())
+    # the bigram scorer: log P(x_t | x_{t-1}) at real tokens, its mean = minus NGramLM.nll of the row
+    lm = chapter.token_bigram(torch.tensor([[2, 7, 9, 11, 3, 0], [2, 5, 6, 3, 0, 0]]), vocab_size=50)
+    bi = chapter.bigram_log_likelihood(lm, ids)
+    assert bool((bi[ids < chapter.N_SPECIAL] == 0).all()) and bool((bi[ids >= chapter.N_SPECIAL] < 0).all())
+    assert float(bi[0, 1:4].sum() + lm.log_probs(torch.tensor([11, 3])).sum()) == pytest.approx(
+        -lm.nll(ids[0, :5]) * 4, rel=1e-6)
+    assert bi[0, 2] > bi[2, 2]                                              # the seen bigram (7, 9) beats (8, 8)
+
+
+def test_compare_label_budgets_rejects_unknown_tasks_and_methods(data):
+    from course_lib.models.mlm import MaskedLM
+    cfg = for_profile(chapter.Config, "smoke", TINY)
+    model = MaskedLM(chapter.model_config(cfg))
+    with pytest.raises(ValueError, match="unknown task 'sentiment'.*word_order"):
+        chapter.compare_label_budgets(model, data, cfg, progress=False, task="sentiment")
+    with pytest.raises(ValueError, match="unknown methods.*mlm_score.*verse_prose"):
+        chapter.compare_label_budgets(model, data, cfg, progress=False, methods=("mlm_score",))
+
+
 def test_pack_sequences_by_hand_and_config():
     rows = chapter.pack_sequences([[5, 6, 7], [8, 9], [10] * 20, []], seq_len=8)
     assert rows.tolist() == [[2, 5, 6, 7, 3, 8, 9, 3], [2] + [10] * 6 + [3]]
     assert (chapter.PAD, chapter.UNK, chapter.CLS, chapter.SEP, chapter.MASK, chapter.N_SPECIAL) == (0, 1, 2, 3, 4, 5)
     with pytest.raises(ValueError):
         override(chapter.Config(), {"study.ft_budgets": (33,)})
+    with pytest.raises(ValueError, match="order_budgets"):
+        override(chapter.Config(), {"study.order_budgets": (31,)})
+    with pytest.raises(ValueError, match="order_test"):
+        override(chapter.Config(), {"study.order_test": 9})
     with pytest.raises(ValueError, match="probe_pool"):
         override(chapter.Config(), {"study.probe_pool": "max"})
     with pytest.raises(ValueError, match="select_prob"):
@@ -151,7 +214,14 @@ def test_cli_writes_metrics(tmp_path, monkeypatch, one_thread):
     draws, spread = m["metrics"]["finetune_label_draws"], m["metrics"]["finetune_accuracy_sd"]
     assert set(spread) == set(chapter.METHODS) and all(set(v) == {"16"} for v in spread.values())
     assert all((sd is None) if draws == 1 else sd >= 0 for v in spread.values() for sd in v.values())
-    assert {"unigram_masked_accuracy", "unigram_masked_perplexity", "finetune_majority_class"} <= set(m["baselines"])
+    assert {"unigram_masked_accuracy", "unigram_masked_perplexity", "finetune_majority_class",
+            "word_order_majority_class"} <= set(m["baselines"])
+    assert set(m["metrics"]["word_order_accuracy"]) == set(chapter.ORDER_METHODS)
+    assert all(set(v) == {"16"} for v in m["metrics"]["word_order_accuracy"].values())
+    order, gain = m["metrics"]["word_order_accuracy"], m["metrics"]["word_order_gain_over_non_pretrained"]["16"]
+    best_pre = max(order[k]["16"] for k in ("pretrained_finetuned", "frozen_probe", "mlm_score"))
+    assert gain == pytest.approx(best_pre - max(order["scratch"]["16"], order["bow_tfidf"]["16"]), abs=2e-4)
+    assert m["data"]["word_order_test"] == 40
     cfg = for_profile(chapter.Config, "smoke", {"train.steps": 3})       # the run's checkpoint is build(cfg)'s
     s = chapter.build(cfg)
     assert load_finished(s.model, s.task, s.train, tmp_path)[1].kind == "finished"
