@@ -92,7 +92,7 @@ class Study:
 
 @dataclass(frozen=True)
 class Config:
-    """Masked-LM pre-training on Shakespeare, then two few-label tasks (verse/prose, word order); profiles change sizes."""
+    """Masked-LM pre-training on Shakespeare, then two few-label tasks (verse/prose, word order); profiles set sizes."""
 
     profile: str = "class"
     model: EncoderModel = EncoderModel()

@@ -83,7 +83,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], seq_len: int) -> torch.Te
 
 @dataclass
 class Labelled:
-    """Classification data: ids (N, T) int64, labels (N,) int64 (verse/prose: 0/1; word order: 0 kept, 1 shuffled), texts."""
+    """Classification data: ids (N, T) int64, labels (N,) int64 (verse 0 / prose 1; kept 0 / shuffled 1), texts."""
 
     ids: torch.Tensor
     labels: torch.Tensor

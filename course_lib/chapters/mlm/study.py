@@ -62,7 +62,10 @@ class ClassifyTask(Task):
         return F.cross_entropy(model(ids, ids != PAD).float(), batch["y"])   # logits (B, C)
 
     def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
-        preds = map_batches(model, lambda x: model(_trim(x), _trim(x) != PAD).argmax(-1), self.test.ids)   # (N,)
+        def predict(x: torch.Tensor) -> torch.Tensor:              # (B, T) -> (B,) class ids
+            x = _trim(x)
+            return model(x, x != PAD).argmax(-1)
+        preds = map_batches(model, predict, self.test.ids)         # (N,)
         return {"accuracy": metrics.accuracy(preds, self.test.labels)}
 
     def signature(self) -> dict[str, Any]:
@@ -167,7 +170,7 @@ def score_features(log_probs: torch.Tensor, scored: torch.Tensor) -> torch.Tenso
 
 
 def token_bigram(train_seqs: torch.Tensor, vocab_size: int, k: float = 0.1) -> NGramLM:
-    """A token-bigram model counted on the unlabelled pre-training rows (padding removed): self-supervision by counting."""
+    """A token-bigram model counted on the unlabelled pre-training rows (padding removed): self-supervised counting."""
     return NGramLM(2, vocab_size, k).fit(train_seqs[train_seqs != PAD])
 
 
@@ -216,11 +219,11 @@ def compare_label_budgets(pretrained: MaskedLM, data: MLMData, cfg: Config, devi
         lm = token_bigram(data.train_seqs, cfg.data.vocab_size)
         featurizers["bigram_score"] = lambda ids: score_features(bigram_log_likelihood(lm, ids), ids >= N_SPECIAL)
     used = torch.unique(torch.cat([i for d in draws for i in d]))   # only the drawn speeches are ever read
-    frozen = {}
+    frozen = {}                                          # method -> (train features, NaN where never drawn; test)
     for m, featurize in featurizers.items():
-        tr = featurize(train.ids[used])
-        frozen[m] = torch.full((len(train.labels), tr.shape[1]), float("nan")).index_copy_(0, used, tr), \
-            featurize(test.ids)
+        drawn = featurize(train.ids[used])                                          # (len(used), F)
+        pool = torch.full((len(train.labels), drawn.shape[1]), float("nan")).index_copy_(0, used, drawn)
+        frozen[m] = pool, featurize(test.ids)
     runs: dict[str, list[list[float]]] = {m: [[] for _ in budgets] for m in methods}
     bar = tqdm(total=len(budgets) * s.ft_repeats, desc=f"label budgets ({task})", disable=not progress)
     for r in range(s.ft_repeats):
