@@ -33,14 +33,13 @@ from .study import (METHODS, ORDER_METHODS, TASKS, ClassifyTask, bigram_log_like
 from .task import (MLMTask, copy_accuracy, eval_masks, evaluate_mlm, fill_in_blank, mask, unigram_baseline,
                    unigram_log_prior)
 
-__all__ = ["Config", "EncoderModel", "TokenData", "MLMObjective", "Study", "model_config",
-           "PAD", "UNK", "CLS", "SEP", "MASK", "N_SPECIAL",
-           "speech_text", "verse_or_prose", "pack_sequences", "encode_texts", "Labelled", "MLMData", "labelled_split",
-           "shuffled_or_not", "prepare_data", "mask", "MLMTask", "eval_masks", "evaluate_mlm", "copy_accuracy",
-           "unigram_log_prior", "unigram_baseline", "fill_in_blank", "METHODS", "ORDER_METHODS", "TASKS",
-           "ClassifyTask", "finetune", "features", "label_budget", "probe_at_budget", "frozen_probe", "bow_baseline", "pseudo_log_likelihood",
-           "score_features", "token_bigram", "bigram_log_likelihood", "compare_label_budgets",
-           "MLMSetup", "build", "pretrain", "run", "CHAPTER"]
+__all__ = ["Config", "EncoderModel", "TokenData", "MLMObjective", "Study", "model_config", "PAD", "UNK", "CLS",
+           "SEP", "MASK", "N_SPECIAL", "speech_text", "verse_or_prose", "pack_sequences", "encode_texts", "Labelled",
+           "MLMData", "labelled_split", "shuffled_or_not", "prepare_data", "mask", "MLMTask", "eval_masks",
+           "evaluate_mlm", "copy_accuracy", "unigram_log_prior", "unigram_baseline", "fill_in_blank", "METHODS",
+           "ORDER_METHODS", "TASKS", "ClassifyTask", "finetune", "features", "label_budget", "probe_at_budget",
+           "frozen_probe", "bow_baseline", "pseudo_log_likelihood", "score_features", "token_bigram",
+           "bigram_log_likelihood", "compare_label_budgets", "MLMSetup", "build", "pretrain", "run", "CHAPTER"]
 
 
 @dataclass
