@@ -39,8 +39,8 @@ def test_verse_or_prose_reads_line_starts():
     assert chapter.speech_text(prose) == " ".join(prose.lines).lower() and "\n" not in chapter.speech_text(prose)
 
 
-def test_shuffled_or_not_keeps_the_bag_of_words():
-    plays = chapter.prepare_data(for_profile(chapter.Config, "smoke")).val_plays
+def test_shuffled_or_not_keeps_the_bag_of_words(data):
+    plays = data.val_plays
     texts, labels = chapter.shuffled_or_not(plays, max_words=30, seed=3)
     originals = [chapter.speech_text(s).split()[:30] for p in plays for s in p.speeches
                  if len(chapter.speech_text(s).split()) >= 12 and len(set(chapter.speech_text(s).split()[:30])) > 1]
