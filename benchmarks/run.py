@@ -214,6 +214,10 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="hard cap: cut each chapter's step schedule after this many seconds")
     parser.add_argument("--timeout", type=float, default=None, help="give up on a chapter's whole command after this")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the chapters at the same time (one process each, sharing the device): to fit "
+                             "every chapter into a short GPU lease; rows record how many ran at once, and their "
+                             "throughput is shared, not the device's")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config change passed to every chapter's run (a tuning run; rows are kept per change set)")
     parser.add_argument("--out", default=None,
@@ -231,21 +235,36 @@ def main() -> int:
     path = Path(args.out) if args.out else RESULTS / f"{_machine()}-{profile}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(path.read_text())["rows"] if path.exists() else []
-    for chapter in chapters:
-        for nproc in sorted({1, args.ddp}):
-            row = run_chapter(chapter, profile, args.device, nproc, args.seconds, args.timeout, args.max_seconds,
-                              tuple(args.set))
-            add_mfu(row, args.peak_tflops)
-            rows.append(row)
-            print(json.dumps({k: row.get(k) for k in ("chapter", "nproc", "status", "train_wall_s", "throughput",
-                                                       "metrics", "time_to_target_s")}), flush=True)
-            result = {"kind": "chapters", "environment": {
-                "machine": _machine(), "torch": str(torch.__version__), "python": platform.python_version(),
-                "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d"), "profile": profile},
-                "rows": []}
-            merged = {(r["chapter"], r["nproc"], tuple(r.get("settings") or ())): r for r in previous + rows}
-            result["rows"] = list(merged.values())
-            path.write_text(json.dumps(result, indent=2) + "\n")          # after every chapter: a cut run keeps rows
+    jobs = [(chapter, nproc) for chapter in chapters for nproc in sorted({1, args.ddp})]
+
+    def one(job: tuple[str, int]) -> dict:
+        row = run_chapter(job[0], profile, args.device, job[1], args.seconds, args.timeout, args.max_seconds,
+                          tuple(args.set))
+        if args.parallel:
+            row["ran_at_once"] = len(jobs)
+        return row
+
+    def record(row: dict) -> None:
+        add_mfu(row, args.peak_tflops)
+        rows.append(row)
+        print(json.dumps({k: row.get(k) for k in ("chapter", "nproc", "status", "train_wall_s", "throughput",
+                                                   "metrics", "time_to_target_s")}), flush=True)
+        result = {"kind": "chapters", "environment": {
+            "machine": _machine(), "torch": str(torch.__version__), "python": platform.python_version(),
+            "git_commit": git_commit(), "date": time.strftime("%Y-%m-%d"), "profile": profile},
+            "rows": []}
+        merged = {(r["chapter"], r["nproc"], tuple(r.get("settings") or ())): r for r in previous + rows}
+        result["rows"] = list(merged.values())
+        path.write_text(json.dumps(result, indent=2) + "\n")              # after every chapter: a cut run keeps rows
+
+    if args.parallel:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            for future in as_completed([pool.submit(one, job) for job in jobs]):
+                record(future.result())
+    else:
+        for job in jobs:
+            record(one(job))
     print(f"wrote {path} and {write_table()}")
     return 0 if all(r["status"] in ("pass", "unsupported") for r in rows) else 1
 

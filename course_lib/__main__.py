@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -55,6 +56,8 @@ def _train(args: argparse.Namespace) -> int:
     chapter = get_chapter(args.chapter)
     _check_train_args(args)
     backend = compile_backend(args.compile)             # --compile, else $COURSE_COMPILE; checked before training
+    if args.precision is not None:                      # read by the loop (runtime.pick_precision)
+        os.environ["COURSE_PRECISION"] = args.precision
     overrides = {"train.steps": args.steps, "train.seed": args.seed, "train.seconds": args.seconds}
     if args.text is not None:
         if not hasattr(chapter.Config(), "data") or not hasattr(chapter.Config().data, "text_file"):
@@ -165,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--steps", type=int, default=None, help="override the profile's step budget")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", default=None, help="auto | cpu | cuda[:N] | mps (default: auto)")
+    t.add_argument("--precision", default=None, choices=("auto", "bf16", "fp16", "fp32"),
+                   help="auto (default: $COURSE_PRECISION or what fits the device: bf16 on a GPU that has it, "
+                        "fp16 + gradient scaler on one that does not, fp32 on CPU/MPS)")
     t.add_argument("--out", default=None, help="output folder (default: runs/CHAPTER-PROFILE)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.add_argument("--text", default=None, help="text chapters: train on this UTF-8 file (split 90/10)")

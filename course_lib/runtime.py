@@ -1,9 +1,10 @@
 """Runtime: device choice, mixed precision, seeding and the environment report.
 
 Device preference is cuda > mps > cpu, overridable by an argument or
-``$COURSE_DEVICE``. On CUDA the course trains under bf16 autocast with TF32
-matmuls; on CPU and MPS it runs in float32. Every notebook prints
-:func:`environment_report` at the top.
+``$COURSE_DEVICE``. Precision fits the device (:func:`pick_precision`): bf16 autocast
+on a GPU that computes in bf16 (Ampere and later), fp16 autocast with a gradient
+scaler on one that does not (a T4, a V100), float32 on CPU and MPS; ``$COURSE_PRECISION``
+forces one. Every notebook prints :func:`environment_report` at the top.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import torch
 
 __all__ = [
     "pick_device",
+    "PRECISIONS",
+    "pick_precision",
     "autocast",
+    "grad_scaler",
     "configure_device",
     "cpu_budget",
     "configure_threads",
@@ -64,15 +68,54 @@ def pick_device(preference: str | torch.device | None = None) -> torch.device:
     return torch.device(choice)
 
 
-def autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """Mixed precision for the forward pass: bf16 autocast on CUDA, a no-op elsewhere.
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
-    bf16 keeps float32's exponent range, so no loss scaler is needed.
+
+def _cuda_bf16(device: torch.device) -> bool:
+    """Whether this GPU computes in bf16 natively (compute capability >= 8.0), not by emulation."""
+    return torch.cuda.get_device_capability(device)[0] >= 8
+
+
+def pick_precision(device: torch.device | str, choice: str | None = None) -> str:
+    """``"bf16"``, ``"fp16"`` or ``"fp32"``: ``choice``, else ``$COURSE_PRECISION``, else what fits the device.
+
+    ``auto``: bf16 autocast on a CUDA GPU with native bf16, fp16 autocast (with a gradient scaler,
+    :func:`grad_scaler`) on an older one, float32 on CPU and MPS. Forcing ``bf16``/``fp16`` on the
+    CPU uses CPU autocast (slow; for tests of those paths).
+    """
+    value = (choice if choice is not None else os.environ.get("COURSE_PRECISION", "")).strip().lower() or "auto"
+    if value not in PRECISIONS:
+        source = "an argument" if choice is not None else "$COURSE_PRECISION"
+        raise ValueError(f"unknown precision {value!r} (from {source}); expected one of: {', '.join(PRECISIONS)}")
+    device = torch.device(device)
+    if value != "auto":
+        if value != "fp32" and device.type == "mps":
+            raise ValueError(f"precision {value!r} is not supported on MPS here; use fp32 (or auto)")
+        return value
+    if device.type == "cuda":
+        return "bf16" if _cuda_bf16(device) else "fp16"
+    return "fp32"
+
+
+def autocast(device: torch.device | str, precision: str | None = None) -> contextlib.AbstractContextManager:
+    """Mixed precision for the forward pass, as :func:`pick_precision` chooses; a no-op for fp32.
+
+    bf16 keeps float32's exponent range, so it needs no loss scaler; fp16 does (:func:`grad_scaler`).
     """
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    chosen = pick_precision(device, precision)
+    if chosen == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=_DTYPES[chosen])
+
+
+def grad_scaler(device: torch.device | str, precision: str | None = None) -> torch.amp.GradScaler | None:
+    """A ``torch.amp.GradScaler`` for fp16 training (small gradients would underflow to 0), else None."""
+    device = torch.device(device)
+    if pick_precision(device, precision) != "fp16":
+        return None
+    return torch.amp.GradScaler(device.type)
 
 
 def cpu_budget() -> tuple[int, str]:
@@ -170,6 +213,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(False)
 
 
+_PRECISION_WORDS = {"bf16": "bf16 autocast", "fp16": "fp16 autocast + gradient scaler", "fp32": "float32"}
+
+
 def environment_report(profile: str | None = None, seed: int | None = None,
                        device: torch.device | str | None = None) -> str:
     """A short multi-line description of profile, device, versions and seed."""
@@ -182,7 +228,7 @@ def environment_report(profile: str | None = None, seed: int | None = None,
     lines = [
         f"profile      : {resolve_profile(profile)}",
         f"device       : {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
-        f"precision    : {'bf16 autocast' if dev.type == 'cuda' else 'float32'}",
+        f"precision    : {_PRECISION_WORDS[pick_precision(dev)]}",
         f"python       : {sys.version.split()[0]} on {platform.system()} {platform.machine()}",
         f"torch        : {torch.__version__} ({torch.get_num_threads()} CPU threads; budget {budget} from {why})",
         f"numpy        : {np.__version__}",

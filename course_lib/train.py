@@ -2,8 +2,9 @@
 
 A chapter supplies a :class:`Task`: the batch for a step, the loss, an evaluation
 and what its data depends on (:meth:`Task.signature`). :func:`fit` owns the rest:
-device, bf16 autocast on CUDA, the warmup + cosine learning-rate schedule, gradient
-clipping, the history, a ``tqdm.auto`` progress bar, a clear error on a NaN loss,
+device, mixed precision that fits it (bf16 autocast, or fp16 autocast with a gradient
+scaler on a GPU without bf16; :func:`course_lib.runtime.pick_precision`), the warmup + cosine
+learning-rate schedule, gradient clipping, the history, a ``tqdm.auto`` progress bar, a clear error on a NaN loss,
 atomic checkpoints and exact resume, optional ``torch.compile``, and data
 parallelism under ``torchrun`` (:mod:`course_lib.distributed`).
 
@@ -114,28 +115,74 @@ def move_to(batch: Any, device: torch.device) -> Any:
 
 @dataclass
 class StepTools:
-    """What :meth:`Task.train_step` gets from the loop: the optimizers, autocast, gradient sync, clipping."""
+    """What :meth:`Task.train_step` gets from the loop: optimizers, autocast, loss scaling, gradient sync, clipping.
+
+    A step that owns its optimisation calls, per optimizer: ``backward(loss)``, ``sync(params)``,
+    ``clip(params, opt)``, ``step(opt)``; then ``update()`` once. With fp16 these scale the loss,
+    unscale the gradients before clipping and skip a step whose gradients overflowed
+    (``torch.amp.GradScaler``); with bf16 or fp32 they are the plain calls.
+    """
 
     device: torch.device
     optimizers: dict[str, torch.optim.Optimizer]
     grad_clip: float | None = None
     average_gradients: bool = False    # True for a task that owns its step under torchrun (no DDP wrapper)
+    precision: str = "fp32"            # "bf16" | "fp16" | "fp32" (runtime.pick_precision)
+    scaler: torch.amp.GradScaler | None = None
+    skipped: int = 0                   # optimizer steps skipped for a non-finite gradient, in a row
+    MAX_SKIPPED = 20                   # more in a row than this: the run has diverged
 
     def autocast(self) -> ContextManager:
-        return runtime.autocast(self.device)
+        return runtime.autocast(self.device, self.precision)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """loss.backward(), on the scaled loss under fp16."""
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
     def sync(self, parameters) -> None:
         """Average the gradients over processes when the loop has not wrapped the model in DDP; else a no-op."""
         if self.average_gradients:
             distributed.average_gradients(parameters)
 
-    def clip(self, parameters) -> float:
-        """Clip the global grad norm to ``grad_clip`` (if set); return the norm before clipping."""
+    def clip(self, parameters, optimizer: torch.optim.Optimizer | None = None) -> float:
+        """Clip the global grad norm to ``grad_clip`` (if set); return the norm before clipping.
+
+        Under fp16 the gradients of ``optimizer`` are unscaled first, so the norm is the true one.
+        """
+        if self.scaler is not None and optimizer is not None:
+            self.scaler.unscale_(optimizer)
         params = [p for p in parameters if p.grad is not None]
         if not params:
             return 0.0
         max_norm = self.grad_clip if self.grad_clip is not None else float("inf")
         return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+
+    def step(self, optimizer: torch.optim.Optimizer, grad_norm: float | None = None) -> bool:
+        """optimizer.step(), unless the gradients are not finite; True when the step was taken.
+
+        Under fp16 the scaler skips an overflowed step (and lowers its scale). Otherwise a
+        non-finite ``grad_norm`` (one inf/NaN gradient, e.g. from a low-precision kernel) skips
+        the step instead of writing NaN into every weight; more than ``MAX_SKIPPED`` in a row
+        raise ``FloatingPointError``: then the run itself has diverged.
+        """
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            return True
+        if grad_norm is not None and not math.isfinite(grad_norm):
+            self.skipped += 1
+            if self.skipped > self.MAX_SKIPPED:
+                raise FloatingPointError(f"the gradient norm was {grad_norm} for {self.skipped} steps in a row: "
+                                         "training diverged. Lower the learning rate, or train in float32 "
+                                         "($COURSE_PRECISION=fp32) to see whether low precision is the cause.")
+            return False
+        self.skipped = 0
+        optimizer.step()
+        return True
+
+    def update(self) -> None:
+        """Once per training step, after every ``step``: adjust the fp16 loss scale."""
+        if self.scaler is not None:
+            self.scaler.update()
 
 
 class Task:
@@ -158,19 +205,24 @@ class Task:
     def train_step(self, model: nn.Module, batch: Any, tools: StepTools) -> dict[str, float | torch.Tensor]:
         """One optimisation step; returns the scalars to log, ``loss`` first.
 
-        Default: loss -> backward -> sync -> clip -> step with every optimizer.
+        Default: loss -> backward -> sync -> clip -> step with every optimizer (through ``tools``,
+        which scales the loss under fp16).
         """
         with tools.autocast():
             out = self.loss(model, batch)
         loss, scalars = out if isinstance(out, tuple) else (out, {})
-        for opt in tools.optimizers.values():
+        opts = list(tools.optimizers.values())
+        for opt in opts:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        tools.backward(loss)
         tools.sync(model.parameters())
-        grad_norm = tools.clip(model.parameters())
-        for opt in tools.optimizers.values():
-            opt.step()
-        return {"loss": loss.detach(), **scalars, "grad_norm": grad_norm}
+        if tools.scaler is not None:
+            for opt in opts[1:]:
+                tools.scaler.unscale_(opt)
+        grad_norm = tools.clip(model.parameters(), opts[0])
+        taken = [tools.step(opt, grad_norm) for opt in opts]
+        tools.update()
+        return {"loss": loss.detach(), **scalars, "grad_norm": grad_norm, "skipped": float(not all(taken))}
 
     def optimizers(self, model: nn.Module, cfg: TrainConfig, device: torch.device
                    ) -> dict[str, torch.optim.Optimizer]:
@@ -205,6 +257,7 @@ class TrainResult:
     stopped_early: bool = False
     checkpoint: Path | None = None
     loaded: bool = False                 # True when the weights came from a finished checkpoint
+    precision: str = "fp32"              # what the run trained in: "bf16" | "fp16" | "fp32"
 
 
 @dataclass
@@ -354,6 +407,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     """
     device, rank, world = distributed.setup(device)
     runtime.configure_device(device)
+    precision = runtime.pick_precision(device)          # $COURSE_PRECISION, else what fits the device
     # each process draws its own training randomness (augmentations, masks, dropout); the weights are
     # made before fit and synchronised from rank 0, and rank 0 alone is exactly a single process
     runtime.seed_everything(cfg.seed + rank, cfg.deterministic)
@@ -372,7 +426,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
 
     schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, lr_factor) for name, opt in optimizers.items()}
     history: dict[str, list[dict[str, float]]] = {"train": [], "eval": []}
-    start = 0
+    start, resumed_scaler = 0, None
 
     if resume and out is not None:
         status = checkpoints.inspect(out, identity, cfg.steps, map_location=device)
@@ -381,12 +435,16 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                              f"or the same settings that made this checkpoint.")
         if status.resumable:
             history, start, clock["elapsed"] = _restore(status, model, task, optimizers, schedulers, rank)
+            resumed_scaler = status.state.get("scaler")
         if is_main:
             print(f"resuming from {status.path} at step {start}" if status.resumable
                   else f"nothing to resume: no checkpoint in {out}; training from step 0", file=sys.stderr)
 
     train_model = _parallel(model, task, device, world, backend)
-    tools = StepTools(device, optimizers, cfg.grad_clip, average_gradients=world > 1 and _owns_step(task))
+    tools = StepTools(device, optimizers, cfg.grad_clip, average_gradients=world > 1 and _owns_step(task),
+                      precision=precision, scaler=runtime.grad_scaler(device, precision))
+    if tools.scaler is not None and resumed_scaler is not None:
+        tools.scaler.load_state_dict(resumed_scaler)
     t0, before = time.perf_counter(), clock["elapsed"]     # a resumed run's clock continues from its checkpoint
 
     def elapsed() -> float:
@@ -396,7 +454,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
         if not is_main:
             return {}
         model.eval()
-        with torch.no_grad(), runtime.autocast(device):
+        with torch.no_grad(), runtime.autocast(device, precision):
             metrics = {k: float(v) for k, v in task.evaluate(model, step).items()}
         model.train()
         history["eval"].append({"step": step, "time_s": round(elapsed(), 3), **metrics})
@@ -411,8 +469,10 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
         ranks = distributed.gather_objects({"task": task.state_dict(), "rng": _rng_state()})
         if not is_main or out is None:
             return None
-        return checkpoints.save_checkpoint(out / checkpoints.CHECKPOINT_NAME, _checkpoint(
-            step, model, optimizers, schedulers, ranks, history, identity, finished, clock["elapsed"]))
+        state = _checkpoint(step, model, optimizers, schedulers, ranks, history, identity, finished, clock["elapsed"])
+        if tools.scaler is not None:
+            state["scaler"] = tools.scaler.state_dict()
+        return checkpoints.save_checkpoint(out / checkpoints.CHECKPOINT_NAME, state)
 
     from tqdm.auto import tqdm                           # $TQDM_DISABLE still turns the bar off
     timed = cfg.seconds is not None                      # a time budget: the bar counts steps without a total
@@ -469,7 +529,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
         bar.close()
     return TrainResult(history=history, final=final, steps=done, wall_s=wall,
                        items_per_s=items / wall if wall > 0 else 0.0, stopped_early=stopped_early,
-                       checkpoint=path)
+                       checkpoint=path, precision=precision)
 
 
 def load_finished(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Path,

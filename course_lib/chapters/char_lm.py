@@ -38,7 +38,7 @@ class CharData:
 BUDGETS: dict[str, dict[str, Any]] = {
     "smoke": {"data.batch_size": 32, "data.seq_len": 64, "data.eval_chars": 20_000, "train.steps": 150},
     "class": {},
-    "full": {"data.batch_size": 128, "data.seq_len": 256, "data.eval_chars": 729_000, "train.steps": 5000},
+    "full": {"data.batch_size": 128, "data.seq_len": 256, "data.eval_chars": 729_000, "train.steps": 3000},
 }
 
 

@@ -41,6 +41,7 @@ def run_summary(chapter: str, cfg: Any, device: torch.device | str, result: Trai
         "chapter": chapter,
         "profile": getattr(cfg, "profile", None),
         "device": str(device),
+        "precision": result.precision,
         "steps": result.steps,
         "seconds_budget": getattr(getattr(cfg, "train", None), "seconds", None),
         "stopped_early": result.stopped_early,

@@ -74,7 +74,7 @@ class Config:
                   "study.ablation_width": 8},
         "class": {},
         "full": {"model.width": 64, "model.proj_hidden": 512, "model.proj_dim": 128, "data.batch_size": 512,
-                 "train.steps": 3000, "train.eval_every": 500, "study.sup_steps": 1500,
-                 "study.sup_batch_size": 256, "study.ablation_steps": 600, "study.ablation_batch_size": 256,
+                 "train.steps": 2000, "train.eval_every": 500, "study.sup_steps": 600,
+                 "study.sup_batch_size": 256, "study.ablation_steps": 300, "study.ablation_batch_size": 256,
                  "study.ablation_width": 32},
     }

@@ -89,6 +89,6 @@ class Config:
         "smoke": {"model.width": 16, "train.steps": 400, "train.eval_every": 100, "study.eval_samples": 500,
                   "study.side_steps": 100, "study.classifier_steps": 150},
         "class": {},
-        "full": {"model.width": 64, "data.batch_size": 128, "train.steps": 10000, "train.eval_every": 1000,
-                 "study.side_steps": 2000, "study.classifier_steps": 2000},
+        "full": {"model.width": 64, "data.batch_size": 128, "train.steps": 6000, "train.eval_every": 1000,
+                 "study.side_steps": 1000, "study.classifier_steps": 1000},
     }

@@ -103,22 +103,26 @@ class GANTask(Task):
             d_loss = discriminator_loss(real_logits, fake_logits, r.real_target)
         d_total, r1_value = d_loss, 0.0
         if r.r1_gamma > 0:                                  # R1: (gamma/2) E ||grad_x D(x)||^2 on reals
-            grad, = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+            # under fp16 the gradient is taken of the scaled sum and unscaled (no underflow in D's backward)
+            scale = tools.scaler.get_scale() if tools.scaler is not None else 1.0
+            grad, = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
+            grad = grad / scale
             penalty = grad.float().pow(2).flatten(1).sum(1).mean()
             d_total, r1_value = d_loss + 0.5 * r.r1_gamma * penalty, float(penalty.detach())
         opt_d.zero_grad(set_to_none=True)
-        d_total.backward()
+        tools.backward(d_total)                             # scaled under fp16
         tools.sync(D.parameters())                          # average over DDP processes (no-op alone)
-        d_norm = tools.clip(D.parameters())
-        opt_d.step()
+        d_norm = tools.clip(D.parameters(), opt_d)
+        tools.step(opt_d, d_norm)
         # (2) update G through the freshly updated D.
         with tools.autocast():
             g_loss = generator_loss(D(fake), r.generator_loss)
         opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        tools.backward(g_loss)
         tools.sync(G.parameters())
-        g_norm = tools.clip(G.parameters())
-        opt_g.step()
+        g_norm = tools.clip(G.parameters(), opt_g)
+        tools.step(opt_g, g_norm)
+        tools.update()                                      # one loss-scale update per training step (fp16)
         if r.ema_decay > 0:
             self._update_ema(G)
         d_value = float(d_loss.detach())

@@ -77,7 +77,7 @@ class Config:
                   "train.steps": 150, "train.eval_every": 50, "train.warmup_steps": 20, "study.ft_steps": 120,
                   "study.draws": 2, "study.mistake_steps": 60},
         "class": {},
-        "full": {"data.n_speakers": 400, "model.d_model": 192, "model.n_layers": 4, "model.n_heads": 6,
-                 "data.batch_size": 128, "train.steps": 6000, "train.eval_every": 1000, "study.ft_steps": 400,
-                 "study.draws": 5, "study.mistake_steps": 2000},
+        "full": {"data.n_speakers": 200, "model.d_model": 192, "model.n_layers": 4, "model.n_heads": 6,
+                 "data.batch_size": 128, "train.steps": 3000, "train.eval_every": 1000, "study.ft_steps": 300,
+                 "study.draws": 3, "study.mistake_steps": 800},
     }
