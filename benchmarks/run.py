@@ -71,7 +71,8 @@ def run_chapter(chapter: str, profile: str, device: str | None, nproc: int = 1, 
                 timeout: float | None = None, max_seconds: float | None = None,
                 settings: tuple[str, ...] = ()) -> dict:
     out = ROOT / "runs" / "benchmarks" / f"{chapter}-{profile}-{nproc}p"
-    cmd = [sys.executable, "-m", "course_lib", "train", chapter, "--profile", profile, "--out", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "course_lib", "train", chapter, "--profile", profile, "--out", str(out), "--quiet",
+           "--overwrite"]                        # the benchmark's own folder: each run replaces the last
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "course_lib", *cmd[3:]]
@@ -193,9 +194,35 @@ def write_table() -> Path:
                          f"{r.get('git_commit', env['git_commit'])} |")
         lines += scaling_lines(data["rows"])
         lines.append("")
+    lines += schedule_lines()
     out = ROOT / "benchmarks" / "RESULTS.md"
     out.write_text("\n".join(lines))
     return out
+
+
+def schedule_lines() -> list[str]:
+    """The time-budget schedules (``benchmarks/time_schedules.py``): quality per chapter, budget and schedule."""
+    lines = []
+    for path in sorted(RESULTS.glob("schedules-*.json")):
+        rows = [r for r in json.loads(path.read_text())["rows"] if r["status"] == "pass"]
+        lines += [f"## Learning-rate schedules under a time budget ({path.stem.removeprefix('schedules-')})", "",
+                  "`python benchmarks/time_schedules.py`: the `class` recipe trained for a budget of seconds; *cut*: "
+                  "the step schedule stopped by `--max-seconds`; *cosine*: `--seconds` with the timed cosine (the "
+                  "schedule before warm-up-stable-decay); *wsd*: `--seconds` with warm-up-stable-decay (the "
+                  "default). One seed per cell unless the seed column says otherwise; steps reached in brackets.", "",
+                  f"![quality per budget and schedule]({path.stem}.png)", "",
+                  "| chapter | text | budget s | seed | cut | cosine | wsd | wsd - cut |",
+                  "|---|---|---|---|---|---|---|---|"]
+        cells: dict[tuple, dict[str, dict]] = {}
+        for r in rows:
+            cells.setdefault((r["chapter"], r["text"] or "-", r["budget_s"], r["seed"]), {})[r["schedule"]] = r
+        for (chapter, text, budget, seed), by in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+            show = {k: f"{v['quality']:.4f} ({v['steps']})" for k, v in by.items()}
+            gap = f"{by['wsd']['quality'] - by['cut']['quality']:+.4f}" if {"wsd", "cut"} <= set(by) else ""
+            lines.append(f"| {chapter} | {text} | {budget:g} | {seed} | {show.get('cut', '')} | "
+                         f"{show.get('cosine', '')} | {show.get('wsd', '')} | {gap} |")
+        lines.append("")
+    return lines
 
 
 def main() -> int:

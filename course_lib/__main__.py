@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["main"]
@@ -47,6 +48,63 @@ def _exclusive_out(out: Path):
         yield
 
 
+RUN_FILES = ("checkpoint.pt", "metrics.json", "history.json")
+
+
+def _settings_tag(cfg: object) -> str:
+    """Six hex digits of the run's settings (its whole config), so runs with other settings never share a folder."""
+    import dataclasses
+    import hashlib
+    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str)  # type: ignore[call-overload]
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+def _output_folder(args: argparse.Namespace, cfg: object) -> Path:
+    """``--out``, else a new folder per run: runs/CHAPTER-PROFILE/DATE-TIME-TAG, with ``latest`` pointing to it.
+
+    TAG is :func:`_settings_tag`; ``--resume`` without ``--out`` continues the newest run with the same settings.
+    """
+    if args.out:
+        return Path(args.out)
+    parent = Path("runs") / f"{args.chapter}-{cfg.profile}"  # type: ignore[attr-defined]
+    tag = _settings_tag(cfg)
+    if args.resume:
+        same = sorted(p for p in parent.glob(f"*-{tag}") if p.is_dir())
+        if same:
+            return same[-1]
+    from .distributed import distributed_info
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if distributed_info()[0] == 0:                      # one folder for every process of a torchrun job
+        out = parent / f"{stamp}-{tag}"
+        while out.exists():                             # two runs started in the same second
+            stamp = stamp + "x"
+            out = parent / f"{stamp}-{tag}"
+        out.mkdir(parents=True)
+        latest = parent / "latest"
+        try:
+            if latest.is_symlink() or latest.exists():
+                latest.unlink()
+            latest.symlink_to(out.name, target_is_directory=True)
+        except OSError:                                 # no symbolic links here (Windows without rights)
+            (parent / "latest.txt").write_text(out.name + "\n")
+        return out
+    return parent / "latest"
+
+
+def _refuse_to_overwrite(out: Path) -> None:
+    """A folder holding another run's checkpoint or metrics is never silently replaced."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found:
+        what = ""
+        try:
+            made = json.loads((out / "metrics.json").read_text())
+            what = f" ({made.get('chapter')}, {made.get('profile')} profile, {made.get('steps')} steps)"
+        except (OSError, ValueError):
+            pass
+        raise FileExistsError(f"{out} already holds a run{what}: {', '.join(found)}. Use --resume to continue it, "
+                              f"a new --out, or --overwrite to replace it")
+
+
 def _train(args: argparse.Namespace) -> int:
     from .chapters.registry import get_chapter
     from .distributed import distributed_info
@@ -67,8 +125,10 @@ def _train(args: argparse.Namespace) -> int:
         key, value = parse_setting(chapter.config(args.profile), setting)
         overrides[key] = value
     cfg = chapter.config(args.profile, overrides)
-    out = Path(args.out or f"runs/{args.chapter}-{cfg.profile}")
+    out = _output_folder(args, cfg)
     main_rank = distributed_info()[0] == 0
+    if main_rank and not args.resume and not args.overwrite:
+        _refuse_to_overwrite(out)
     with _exclusive_out(out) if main_rank else contextlib.nullcontext():
         metrics = chapter.run(cfg, device=args.device, out_dir=out, resume=args.resume, progress=not args.quiet,
                               max_seconds=args.max_seconds, compile_backend=backend,
@@ -171,8 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--precision", default=None, choices=("auto", "bf16", "fp16", "fp32"),
                    help="auto (default: $COURSE_PRECISION or what fits the device: bf16 on a GPU that has it, "
                         "fp16 + gradient scaler on one that does not, fp32 on CPU/MPS)")
-    t.add_argument("--out", default=None, help="output folder (default: runs/CHAPTER-PROFILE)")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--out", default=None, help="output folder (default: a new runs/CHAPTER-PROFILE/DATE-TIME-TAG "
+                                                   "per run, TAG from the settings; runs/CHAPTER-PROFILE/latest "
+                                                   "points to the newest)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (without --out: the "
+                                                         "newest run with the same settings)")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     t.add_argument("--text", default=None, help="text chapters: train on this UTF-8 file (split 90/10)")
     t.add_argument("--seconds", type=float, default=None, metavar="S",
                    help="time budget: the learning-rate schedule runs over S seconds of training, which then ends "

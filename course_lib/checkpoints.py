@@ -38,6 +38,7 @@ __all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "
 FORMAT = "course_lib.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
 _BOOKKEEPING = ("eval_every", "checkpoint_every")       # TrainConfig fields that do not change the weights
+_TIME_BUDGET = ("seconds", "time_schedule", "warmup_frac", "decay_frac")   # matter only with a time budget
 StatusKind = Literal["missing", "unreadable", "stale", "interrupted", "finished"]
 
 
@@ -79,9 +80,10 @@ def fingerprint(model: Any, task: Any, train_cfg: Any) -> dict[str, Any]:
     so changing a demo's length never makes a trained checkpoint stale.
     """
     model_cfg = getattr(model, "cfg", None)
-    # a step budget's fingerprint does not mention the time-budget option it leaves unset
-    train = {k: v for k, v in _as_plain(train_cfg).items()
-             if k not in _BOOKKEEPING and not (k == "seconds" and v is None)}
+    # a step budget's fingerprint does not mention the time-budget options it leaves unused
+    plain = _as_plain(train_cfg)
+    train = {k: v for k, v in plain.items()
+             if k not in _BOOKKEEPING and not (k in _TIME_BUDGET and plain.get("seconds") is None)}
     return {"train": train, "task": _as_plain(task.signature()),
             "model": {"class": type(model).__name__,
                       "config": _as_plain(model_cfg) if dataclasses.is_dataclass(model_cfg) else None,
@@ -113,6 +115,35 @@ def make_provenance(identity: Any, metrics: Mapping[str, float] | None = None) -
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "metrics": dict(metrics or {}),
     }
+
+
+def differences(old: Any, new: Any, prefix: str = "", limit: int = 4) -> list[str]:
+    """What differs between two fingerprints, dotted, at most ``limit`` items.
+
+    E.g. ``train.lr: 0.003 in the checkpoint, 0.001 now``.
+    """
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        found: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            where = f"{prefix}{key}"
+            if key not in old or key not in new:
+                found.append(f"{where}: {'only now' if key in new else 'only in the checkpoint'}")
+            elif key == "shapes" and old[key] != new[key]:
+                found.append(f"{where}: the model's parameter shapes differ")
+            else:
+                found += differences(old[key], new[key], f"{where}.", limit)
+            if len(found) >= limit:
+                return found[:limit]
+        return found
+    same_sequence = isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)) and list(old) == list(new)
+    if old != new and not same_sequence:
+        return [f"{prefix.rstrip('.')}: {_short(old)} in the checkpoint, {_short(new)} now"]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
@@ -168,8 +199,10 @@ def inspect(folder: str | os.PathLike, identity: Any, steps: int,
     want, have = config_hash(identity), (state.get("provenance") or {}).get("config_hash")
     if have != want:
         made = (state.get("provenance") or {}).get("git_commit", "unknown")
+        changed = differences(state.get("config"), _as_plain(identity))
+        what = f"; what differs: {'; '.join(changed)}" if changed else ""
         return CheckpointStatus("stale", path, f"it was made by other settings or an older course_lib (commit {made}): "
-                                f"fingerprint {have} in the checkpoint, {want} wanted", step, state)
+                                f"fingerprint {have} in the checkpoint, {want} wanted{what}", step, state)
     if step < steps and not state.get("finished", False):     # a time budget may finish before ``steps``
         return CheckpointStatus("interrupted", path, f"it stopped at step {step} of {steps}", step, state)
     return CheckpointStatus("finished", path, f"finished at step {step}, fingerprint {want}", step, state)

@@ -61,7 +61,13 @@ def override(config: C, changes: Mapping[str, Any]) -> C:
         else:
             direct[head] = value
     for head, sub in nested.items():
-        direct[head] = override(getattr(config, head), sub)
+        try:
+            direct[head] = override(getattr(config, head), sub)
+        except ValueError as err:                        # a block's own check: name the field by its path
+            message = str(err)
+            if message.startswith(tuple(sub)):           # it names the field already: add the block's name
+                raise ValueError(f"{head}.{message}") from None
+            raise ValueError(f"{', '.join(f'{head}.{k}' for k in sub)}: {message}") from None
     return dataclasses.replace(config, **direct)  # type: ignore[type-var]
 
 

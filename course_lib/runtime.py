@@ -15,6 +15,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ __all__ = [
     "grad_scaler",
     "configure_device",
     "cpu_budget",
+    "training_processes",
+    "training_slot",
     "configure_threads",
     "compile_backend",
     "seed_everything",
@@ -122,9 +125,12 @@ def cpu_budget() -> tuple[int, str]:
     """(threads, why): how many CPU threads this process should use for PyTorch's intra-op work.
 
     ``$COURSE_THREADS`` (a teacher's per-kernel budget on a shared server) wins, then
-    ``$OMP_NUM_THREADS``; otherwise the CPUs this process may really run on: its CPU affinity,
-    capped by a cgroup CPU quota (a container or a JupyterHub limit). torch's own default counts
-    the machine's cores, so two kernels on a small or shared machine fight for the same cores.
+    ``$OMP_NUM_THREADS``; otherwise the CPUs this process may really run on (its CPU affinity,
+    capped by a cgroup CPU quota: a container or a JupyterHub limit), divided among the course
+    processes training at this moment (:func:`training_slot`). torch's own default counts the
+    machine's cores, so two runs on a small machine each start a thread per core and fight:
+    measured on 2 cores, two rnn_lm runs at once each took 3.8x as long as one alone and four 20x;
+    with the budget divided, 1.9x and 3.5x (``benchmarks/results/concurrent-cpu2-x86_64.json``).
     """
     for var in ("COURSE_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(var, "").strip()
@@ -136,8 +142,58 @@ def cpu_budget() -> tuple[int, str]:
     why = "CPU affinity" if hasattr(os, "sched_getaffinity") else "CPU count"
     quota = _cgroup_cpu_quota()
     if quota is not None and quota < cpus:
-        return max(1, math.ceil(quota)), "cgroup CPU quota"
+        cpus, why = max(1, math.ceil(quota)), "cgroup CPU quota"
+    live = training_processes()
+    if live > 1:
+        return max(1, cpus // live), f"{why}, shared by {live} course processes training now"
     return max(1, cpus), why
+
+
+def _live_dir() -> Path:
+    """Where training course processes of this user leave their process id (one empty file each)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"course_lib-{uid}" / "training"
+
+
+def training_processes() -> int:
+    """How many course processes of this user are training now (stale entries of killed ones are removed)."""
+    folder = _live_dir()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    live = 0
+    for name in names:
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            if pid != os.getpid():
+                os.kill(pid, 0)                       # signal 0: is it alive? (sends nothing)
+            live += 1
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        except PermissionError:                       # alive, another user's process with our pid space
+            live += 1
+    return live
+
+
+@contextlib.contextmanager
+def training_slot():
+    """While inside, this process counts as training in :func:`cpu_budget` of every course process."""
+    entry = _live_dir() / str(os.getpid())
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.touch()
+    except OSError:                                   # no writable temp folder: share nothing, lose nothing
+        entry = None
+    try:
+        yield
+    finally:
+        if entry is not None:
+            with contextlib.suppress(OSError):
+                entry.unlink()
 
 
 def _cgroup_cpu_quota() -> float | None:
@@ -155,14 +211,29 @@ def _cgroup_cpu_quota() -> float | None:
         return None
 
 
-def configure_threads() -> int:
-    """Cap torch's intra-op threads at :func:`cpu_budget` (the loop and the environment report call it).
+_SHARED = {"from": None, "to": None}     # threads before / after the course lowered them for other trainers
 
-    Only ever lowers the count, so a learner's own ``torch.set_num_threads(1)`` stands.
+
+def configure_threads() -> int:
+    """Set torch's intra-op threads to :func:`cpu_budget` (the loop calls it at its start and every few seconds).
+
+    It lowers the count to the budget. It raises it again only to give back what it took for other
+    course processes that have since stopped training, and only if the count is still the one it
+    set, so a learner's own ``torch.set_num_threads(1)`` stands.
     """
-    threads, _ = cpu_budget()
-    if torch.get_num_threads() > threads:
+    threads, why = cpu_budget()
+    current = torch.get_num_threads()
+    if current > threads:
+        if "shared by" in why:
+            _SHARED["from"] = _SHARED["from"] or current
+            _SHARED["to"] = threads
         torch.set_num_threads(threads)
+    elif _SHARED["from"] and current == _SHARED["to"] and threads > current and not why.startswith("$"):
+        target = min(threads, _SHARED["from"])
+        torch.set_num_threads(target)
+        _SHARED["to"] = target
+        if target == _SHARED["from"]:
+            _SHARED["from"] = _SHARED["to"] = None
     return torch.get_num_threads()
 
 

@@ -18,12 +18,15 @@ and N processes equal to one process with the same global batch.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
 import random
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -37,11 +40,16 @@ import torch
 from torch import nn
 
 from . import checkpoints, distributed, runtime
+from .config_checks import check_config
 
 ALWAYS_TRAIN_ENV = "COURSE_ALWAYS_TRAIN"
 
 __all__ = ["TrainConfig", "Task", "StepTools", "TrainResult", "TrainSetup", "fit", "load_finished", "fit_or_load",
-           "warmup_cosine", "warmup_cosine_timed", "move_to"]
+           "writable_folder", "user_fallback_folder", "warmup_cosine", "warmup_cosine_timed",
+           "warmup_stable_decay_timed", "move_to", "TIME_SCHEDULES"]
+
+
+TIME_SCHEDULES = ("wsd", "cosine")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,9 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     seconds: float | None = None       # time budget (see above); None: the budget is ``steps``
+    time_schedule: str = "wsd"         # a time budget's shape: "wsd" (warm-up, stable, decay) or "cosine"
+    warmup_frac: float = 0.05          # wsd: the warm-up ends by this fraction of the seconds (or warmup_steps)
+    decay_frac: float = 0.3            # wsd: the rate decays over this last fraction of the budget
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -77,6 +88,12 @@ class TrainConfig:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+        check_config(self)                 # finite rates, 0 <= min_lr_ratio <= 1, eval_every >= 0, ...
+        if self.time_schedule not in TIME_SCHEDULES:
+            raise ValueError(f"time_schedule must be one of {TIME_SCHEDULES}, got {self.time_schedule!r}")
+        if not 0 < self.warmup_frac < 1 or not 0 < self.decay_frac <= 1:
+            raise ValueError(f"warmup_frac must be in (0, 1) and decay_frac in (0, 1], got {self.warmup_frac}, "
+                             f"{self.decay_frac}")
 
 
 def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
@@ -98,6 +115,25 @@ def warmup_cosine_timed(step: int, total: int, elapsed: float, budget: float, wa
     by_steps = (step - min(warmup, total)) / max(1, total - min(warmup, total))
     progress = min(1.0, max(0.0, elapsed / budget, by_steps))
     return min(warm, min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def warmup_stable_decay_timed(step: int, total: int, elapsed: float, budget: float, warmup: int, min_ratio: float,
+                              warmup_frac: float = 0.05, decay_frac: float = 0.3) -> float:
+    """LR multiplier of a time budget, good at any length: warm up, hold the peak, decay at the end.
+
+    Warm-up is linear and ends at ``warmup`` steps or ``warmup_frac`` of the budget's seconds, whichever
+    comes first (a short budget spends little of itself warming up); the peak is held; over the last
+    ``decay_frac`` of the budget the rate falls linearly to ``min_ratio``. Progress p is the larger of
+    elapsed / budget and step / total, so a run ends decayed whichever budget runs out first:
+    min(warm, 1 - (1 - r) * clip((p - (1 - d)) / d, 0, 1)) (Hägele et al. 2024, "Scaling laws and
+    compute-optimal training beyond fixed training durations").
+    """
+    warm = 1.0
+    if warmup > 0 and step < warmup:
+        warm = min(1.0, max((step + 1) / warmup, elapsed / (warmup_frac * budget)))
+    progress = min(1.0, max(0.0, elapsed / budget, step / max(1, total)))
+    into_decay = min(1.0, max(0.0, (progress - (1.0 - decay_frac)) / decay_frac))
+    return min(warm, 1.0 - (1.0 - min_ratio) * into_decay)
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
@@ -414,6 +450,9 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     backend = runtime.compile_backend(compile_backend) if compile_backend else None
     is_main = rank == 0
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None and is_main and not writable_folder(out):     # before any work, not at the first save
+        raise OSError(errno.EACCES, f"cannot write checkpoints to {out} (read-only, or not a folder); choose "
+                                    f"another output folder", str(out))
     model.to(device)
     identity = checkpoints.fingerprint(model, task, cfg)
     optimizers = task.optimizers(model, cfg, device)
@@ -422,7 +461,11 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     def lr_factor(s: int) -> float:
         if cfg.seconds is None:
             return warmup_cosine(s, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
-        return warmup_cosine_timed(s, cfg.steps, clock["elapsed"], cfg.seconds, cfg.warmup_steps, cfg.min_lr_ratio)
+        if cfg.time_schedule == "cosine":
+            return warmup_cosine_timed(s, cfg.steps, clock["elapsed"], cfg.seconds, cfg.warmup_steps,
+                                       cfg.min_lr_ratio)
+        return warmup_stable_decay_timed(s, cfg.steps, clock["elapsed"], cfg.seconds, cfg.warmup_steps,
+                                         cfg.min_lr_ratio, cfg.warmup_frac, cfg.decay_frac)
 
     schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, lr_factor) for name, opt in optimizers.items()}
     history: dict[str, list[dict[str, float]]] = {"train": [], "eval": []}
@@ -480,9 +523,16 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                **({} if progress and is_main else {"disable": True}))
     model.train()
     items, done, finished, stopped_early, last_save = 0, start, False, False, time.perf_counter()
+    sharing = device.type == "cpu"                       # share the cores with other course runs (runtime.cpu_budget)
+    threads_checked = time.perf_counter()
     try:
-        with _StopRequests() as stops:
+        with _StopRequests() as stops, runtime.training_slot() if sharing else contextlib.nullcontext():
+            if sharing:
+                runtime.configure_threads()
             for step in range(start, cfg.steps):
+                if sharing and time.perf_counter() - threads_checked > 2.0:
+                    runtime.configure_threads()             # another run started or stopped: take a fair share
+                    threads_checked = time.perf_counter()
                 if timed and clock["elapsed"] >= cfg.seconds:     # resumed after the budget was spent
                     break
                 batch = move_to(distributed.shard_batch(task.batch(step), rank, world), device)
@@ -532,6 +582,22 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                        checkpoint=path, precision=precision)
 
 
+def writable_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` exists or can be made, and a file can be written in it (checked before any training)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def user_fallback_folder(folder: str | Path) -> Path:
+    """Where :func:`fit_or_load` trains when ``folder`` is read-only: ``~/.cache/course_lib/checkpoints/NAME``."""
+    return Path.home() / ".cache" / "course_lib" / "checkpoints" / Path(folder).name
+
+
 def load_finished(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Path,
                   device: torch.device | str | None = None) -> tuple[TrainResult | None, checkpoints.CheckpointStatus]:
     """The finished run of this (model, task, cfg) in ``folder``, or None; with the checkpoint's status.
@@ -568,12 +634,23 @@ def fit_or_load(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Pa
     """
     if folder is None:
         return fit(model, task, cfg, device=device, progress=progress, desc=desc), "trained (no checkpoint folder)"
+    note = ""
+    if not writable_folder(folder):                      # a teacher's read-only shared folder
+        shared, status = load_finished(model, task, cfg, folder, device)
+        if shared is not None and os.environ.get(ALWAYS_TRAIN_ENV) != "1":
+            return shared, f"loaded a finished checkpoint ({status.reason})"
+        fallback = user_fallback_folder(folder)
+        if not writable_folder(fallback):
+            raise OSError(errno.EACCES, f"neither the checkpoint folder {folder} nor the fallback {fallback} can be "
+                                        f"written; set COURSE_DATA_DIR to a writable folder", str(folder))
+        note = f"; {Path(folder).name}/ is read-only, so this run's checkpoint is in {fallback}"
+        folder = fallback
     if os.environ.get(ALWAYS_TRAIN_ENV) == "1":
         result = fit(model, task, cfg, device=device, out_dir=folder, progress=progress, desc=desc)
-        return result, f"trained (${ALWAYS_TRAIN_ENV}=1: checkpoints are not loaded)"
+        return result, f"trained (${ALWAYS_TRAIN_ENV}=1: checkpoints are not loaded{note})"
     result, status = load_finished(model, task, cfg, folder, device)
     if result is not None:
-        return result, f"loaded a finished checkpoint ({status.reason})"
+        return result, f"loaded a finished checkpoint ({status.reason}{note})"
     result = fit(model, task, cfg, device=device, out_dir=folder, resume=status.kind == "interrupted",
                  progress=progress, desc=desc)
-    return result, f"trained ({status.reason})"
+    return result, f"trained ({status.reason}{note})"

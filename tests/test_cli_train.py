@@ -138,3 +138,56 @@ def test_peak_memory_without_the_posix_resource_module(monkeypatch):
     assert isinstance(_peak_memory_mb("cpu")["rss"], float)
     monkeypatch.setitem(sys.modules, "resource", None)                      # import resource -> ImportError
     assert _peak_memory_mb("cpu") == {"rss": None}
+
+
+def _metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_a_finished_run_is_never_silently_replaced(tmp_path, capsys):
+    """Issue 30, D1: a second run into a folder that holds a run refuses, saying what to do; the first stays."""
+    out = tmp_path / "a"
+    assert main(["train", "attention", "--profile", "smoke", "--steps", "6", "--out", str(out), "--quiet"]) == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "attention", "--profile", "smoke", "--steps", "3", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out} already holds a run (attention, smoke profile, 6 steps)" in err
+    assert "--resume" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (out / "checkpoint.pt").read_bytes() == before and _metrics(out)["steps"] == 6
+    assert main(["train", "attention", "--profile", "smoke", "--steps", "3", "--out", str(out), "--quiet",
+                 "--overwrite"]) == 0
+    assert _metrics(out)["steps"] == 3
+
+
+def test_default_folders_are_new_per_run_with_a_latest_pointer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "attention", "--profile", "smoke", "--steps", "4", "--quiet"]
+    assert main(args) == 0
+    assert main([*args, "--set", "train.lr=1e-3"]) == 0          # another experiment: its own folder
+    parent = tmp_path / "runs" / "attention-smoke"
+    runs = sorted(p for p in parent.iterdir() if p.is_dir() and not p.is_symlink())
+    assert len(runs) == 2 and runs[0].name[-6:] != runs[1].name[-6:]      # settings tags differ
+    assert {_metrics(r)["config"]["train"]["lr"] for r in runs} == {1e-3, 3e-3}
+    assert (parent / "latest").resolve() == max(runs, key=lambda p: p.stat().st_mtime).resolve()
+    assert main(args) == 0                                        # same settings again: a third folder
+    assert len([p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()]) == 3
+
+
+def test_resume_without_out_continues_the_newest_run_with_the_same_settings(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "rnn_lm", "--profile", "smoke", "--steps", "6", "--quiet"]
+    assert main(args) == 0
+    parent = tmp_path / "runs" / "rnn_lm-smoke"
+    (first,) = [p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()]
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0                         # finished: nothing new is trained or made
+    assert [p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()] == [first]
+
+
+def test_an_empty_text_file_is_named(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    assert main(["train", "rnn_lm", "--profile", "smoke", "--text", str(empty), "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 2
+    assert f"{empty} is empty" in capsys.readouterr().err

@@ -91,9 +91,13 @@ def test_auto_prefers_cuda_then_mps(monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")
-def test_autocast_is_bf16_on_cuda_only():
+def test_autocast_is_bf16_or_fp16_on_cuda_and_off_on_cpu(monkeypatch):
+    monkeypatch.delenv("COURSE_PRECISION", raising=False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))   # an H100/H200
     ctx = autocast("cuda")
     assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))   # a T4
+    assert autocast("cuda").fast_dtype == torch.float16
     assert not isinstance(autocast("cpu"), torch.autocast)
 
 
@@ -159,3 +163,49 @@ def test_cgroup_quota_caps_the_budget(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(runtime, "_cgroup_cpu_quota", lambda: 0.5)
     assert runtime.cpu_budget() == (1, "cgroup CPU quota")
+
+
+def test_the_budget_is_shared_by_the_processes_training_now(monkeypatch, tmp_path):
+    """Issue 30, D5: two course runs on one machine each take half the CPUs, not all of them."""
+    import subprocess
+    import sys
+    from course_lib import runtime
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "_live_dir", lambda: tmp_path / "training")
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(runtime, "_cgroup_cpu_quota", lambda: None)
+    assert runtime.cpu_budget()[0] == 4                           # nobody training
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with runtime.training_slot():
+            (tmp_path / "training" / str(other.pid)).touch()      # another course process, training
+            (tmp_path / "training" / "999999999").touch()         # a killed one: not counted, removed
+            threads, why = runtime.cpu_budget()
+            assert (threads, runtime.training_processes()) == (2, 2), why
+            assert "shared by 2 course processes training now" in why
+            assert not (tmp_path / "training" / "999999999").exists()
+            before = torch.get_num_threads()
+            try:
+                torch.set_num_threads(4)
+                assert runtime.configure_threads() == 2           # lowered while the other trains
+                other.kill()
+                other.wait()
+                assert runtime.configure_threads() == 4           # given back once it stopped
+            finally:
+                torch.set_num_threads(before)
+        assert runtime.training_processes() == 0                  # this process left the folder
+    finally:
+        other.kill()
+
+
+def test_fit_counts_itself_as_training(monkeypatch, tmp_path):
+    from course_lib import runtime
+    from course_lib.train import TrainConfig, fit
+    from regression_task import RegressionTask
+    monkeypatch.setattr(runtime, "_live_dir", lambda: tmp_path / "training")
+    seen = []
+    model = torch.nn.Linear(4, 1)
+    fit(model, RegressionTask(), TrainConfig(steps=3), progress=False,
+        on_step=lambda step: seen.append(runtime.training_processes()))
+    assert seen == [1, 1, 1] and runtime.training_processes() == 0

@@ -87,7 +87,8 @@ def test_resume_is_exact(tmp_path):
 def test_resume_refuses_a_different_config(tmp_path):
     cfg = TrainConfig(steps=20, lr=1e-2)
     _interrupted_run(tmp_path, cfg, stop_after=10)
-    with pytest.raises(ValueError, match="cannot resume"):
+    with pytest.raises(ValueError, match=r"cannot resume.*what differs: train\.lr: 0\.01 in the checkpoint, "
+                                         r"0\.005 now"):
         fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=5e-3), out_dir=tmp_path, resume=True,
             progress=False)
 
@@ -371,3 +372,44 @@ def test_periodic_checkpoints_by_wall_time(tmp_path, monkeypatch):
 def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
     fit(_model(), RegressionTask(), TrainConfig(steps=3), out_dir=tmp_path, resume=True, progress=False)
     assert "nothing to resume: no checkpoint in" in capsys.readouterr().err
+
+
+def test_fit_checks_its_checkpoint_folder_before_any_work(tmp_path):
+    """Issue 30, D2: a folder that cannot be written is found before training, not at the first save."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")                              # a folder below a file can never be made (even as root)
+
+    class Counting(RegressionTask):
+        batches = 0
+
+        def batch(self, step):
+            Counting.batches += 1
+            return super().batch(step)
+
+    with pytest.raises(OSError, match=r"cannot write checkpoints to .*file/run"):
+        fit(_model(), Counting(), TrainConfig(steps=5), out_dir=blocker / "run", progress=False)
+    assert Counting.batches == 0
+
+
+def test_fit_or_load_trains_into_a_per_user_folder_when_the_shared_one_is_read_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    blocker = tmp_path / "shared"
+    blocker.write_text("a file where the teacher's folder should be")
+    cfg = TrainConfig(steps=5)
+    result, message = fit_or_load(_model(), RegressionTask(), cfg, blocker / "mlm-class", progress=False)
+    fallback = tmp_path / "home" / ".cache" / "course_lib" / "checkpoints" / "mlm-class"
+    assert result.steps == 5 and (fallback / "checkpoint.pt").exists()
+    assert "mlm-class/ is read-only" in message and str(fallback) in message
+    again, message = fit_or_load(_model(), RegressionTask(), cfg, blocker / "mlm-class", progress=False)
+    assert again.loaded and "loaded a finished checkpoint" in message   # the learner's own run is kept
+
+
+def test_fit_or_load_still_loads_a_finished_run_from_a_read_only_folder(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    cfg = TrainConfig(steps=5)
+    fit_or_load(_model(), RegressionTask(), cfg, shared, progress=False)
+    import course_lib.train as train_module
+    real = train_module.writable_folder
+    monkeypatch.setattr(train_module, "writable_folder", lambda folder: False if folder == shared else real(folder))
+    result, message = fit_or_load(_model(), RegressionTask(), cfg, shared, progress=False)
+    assert result.loaded and "loaded a finished checkpoint" in message

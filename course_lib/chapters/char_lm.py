@@ -59,6 +59,9 @@ def load_corpus(text_file: str | None = None) -> tuple[str, str]:
         full = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text ({err})") from err
+    if not full.strip():
+        raise ValueError(f"--text: {path} is empty (or only white space); give a UTF-8 text file to learn from "
+                         f"(the message after a short one says how many characters the configuration needs)")
     cut = int(0.9 * len(full))
     newline = full.find("\n", cut)
     cut = newline + 1 if 0 <= newline < len(full) - 100 else cut

@@ -90,9 +90,11 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename != str(path):   # disk full, a folder in the way: name the file
+            raise OSError(err.errno, f"cannot write {path} ({err.strerror or err})", str(path)) from err
         raise
 
 

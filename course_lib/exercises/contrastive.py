@@ -91,7 +91,7 @@ def check_alignment_uniformity(alignment: Callable[..., torch.Tensor | float],
             raise ExerciseWrong(f"uniformity: for {n} points in {d}-D with t={t} you return {got:.5f}, expected "
                                 f"{float(want):.5f}: log of the mean over i < j of exp(-t ||u_i - u_j||^2)")
         same = torch.randn(7, 4, generator=gen, dtype=torch.float64)
-        if abs(_as_number(align(same, 3.0 * same, 2.0), "alignment")) > 1e-6:
+        if not abs(_as_number(align(same, 3.0 * same, 2.0), "alignment")) <= 1e-6:     # a NaN fails too
             raise ExerciseWrong("alignment: a view and a rescaled copy of it must align perfectly (0)")
 
     return run_checker("alignment and uniformity", (alignment, uniformity), lambda fs: check(*fs), quiet)

@@ -89,8 +89,8 @@ def _whole_word_check(fn: Callable) -> None:
                             f"decide once per word: a '##' piece belongs to the word before it (use is_piece)")
     starts = real & ~is_piece[ids]
     n_words = int(starts.sum())
-    rate = float(selected[starts].float().mean())
-    if abs(rate - 0.15) > 0.02:
+    rate = float(selected[starts].float().mean())          # comparisons below are written so that NaN fails
+    if not abs(rate - 0.15) <= 0.02:
         raise ExerciseWrong(_rate_msg("selected share of words", rate, 0.15, n_words))
     n_sel = int(selected.sum())
     sel_in = inputs[selected]
@@ -100,11 +100,11 @@ def _whole_word_check(fn: Callable) -> None:
     if frac_mask > 0.97:
         raise ExerciseWrong(f"{frac_mask:.0%} of selected tokens became [MASK]: only 80% should; 10% get a random "
                             f"token and 10% stay unchanged, because [MASK] never appears at fine-tuning time")
-    if abs(frac_mask - 0.8) > 0.04:
+    if not abs(frac_mask - 0.8) <= 0.04:
         raise ExerciseWrong(_rate_msg("selected tokens replaced by [MASK]", frac_mask, 0.8, n_sel))
-    if abs(frac_same - 0.1) > 0.035:
+    if not abs(frac_same - 0.1) <= 0.035:
         raise ExerciseWrong(_rate_msg("selected tokens left unchanged", frac_same, 0.1, n_sel))
-    if abs(frac_random - 0.1) > 0.035:
+    if not abs(frac_random - 0.1) <= 0.035:
         raise ExerciseWrong(_rate_msg("selected tokens replaced by a random token", frac_random, 0.1, n_sel))
     replaced = sel_in[(sel_in != MASK) & (sel_in != ids[selected])]
     if bool((replaced < N_SPECIAL).any()) or bool((replaced >= _V).any()):
@@ -144,7 +144,7 @@ def _loss_check(fn: Callable) -> None:
     n_sel, n_all = int(keep.sum()), B * T
     if abs(value - float(ref)) < 1e-6:
         (grad,) = torch.autograd.grad(out.sum(), logits)
-        if float(grad[~keep].abs().max()) > 1e-12:
+        if not float(grad[~keep].abs().max()) <= 1e-12:                    # a NaN gradient fails too
             raise ExerciseWrong("unselected positions receive gradient: only positions with a target contribute")
         return
     if abs(value - float(ref) * n_sel) < 1e-5:

@@ -89,12 +89,18 @@ def _check_sampling(sample: Callable) -> None:
         expected = torch.softmax(logits / temperature, 0)
         g = torch.Generator().manual_seed(123)
         draws = [sample(logits, temperature, g) for _ in range(4000)]
-        if not all(isinstance(d, int) or (isinstance(d, torch.Tensor) and d.numel() == 1) for d in draws[:5]):
+        if not all(isinstance(d, int) or (isinstance(d, torch.Tensor) and d.numel() == 1
+                                          and not d.is_floating_point()) for d in draws):
             raise ExerciseWrong("return one index (an int) per call")
-        counts = torch.bincount(torch.tensor([int(d) for d in draws]), minlength=4)[:4].double()
+        indices = torch.tensor([int(d) for d in draws])
+        bad = indices[(indices < 0) | (indices >= len(logits))]
+        if len(bad):
+            raise ExerciseWrong(f"index {int(bad[0])} is out of range: with {len(logits)} logits an index is "
+                                f"0 to {len(logits) - 1}")
+        counts = torch.bincount(indices, minlength=4).double()
         freq = counts / counts.sum()
         # 4000 draws: the standard error of a frequency is <= 0.008, so 0.04 is five of them
-        if (freq - expected).abs().max() > 0.04:
+        if not (freq - expected).abs().max() <= 0.04:        # written so that a NaN fails too
             if counts[0] == counts.sum():
                 raise ExerciseWrong(f"at τ={temperature} you always pick index 0: that is greedy argmax, "
                                     "not sampling (use torch.multinomial with the generator)")

@@ -22,7 +22,7 @@ def _check(standardize: Callable[[torch.Tensor], torch.Tensor]) -> None:
     z = standardize(x)
     if not isinstance(z, torch.Tensor):
         raise ExerciseWrong(f"return a tensor, got {type(z).__name__}")
-    if not torch.equal(x, original):
+    if not torch.equal(x, original) or getattr(standardize, "changed_in_place", None):   # run_checker's guard
         raise ExerciseWrong("your function changed its input in place; return a new tensor instead")
     if z.shape != x.shape:
         raise ExerciseWrong(f"output shape {tuple(z.shape)} should equal input shape {tuple(x.shape)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...config_checks import check_config
 from ...train import TrainConfig
 
 __all__ = ["TASKS", "RoutingData", "RoutingModelConfig", "Config"]
@@ -46,6 +47,9 @@ class Config:
     model: RoutingModelConfig = RoutingModelConfig()
     data: RoutingData = RoutingData()
     train: TrainConfig = TrainConfig(steps=600, lr=3e-3, warmup_steps=50, weight_decay=0.0, grad_clip=1.0)
+
+    def __post_init__(self) -> None:
+        check_config(self)                 # every field in its range, named by its dotted path
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"model.d_model": 32, "train.steps": 200, "data.eval_size": 1024},

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ...augment import AugmentConfig
 from ...models.encoders import EncoderConfig
+from ...config_checks import check_config
 from ...train import TrainConfig
 
 __all__ = ["DigitData", "SimCLRConfig", "StudyConfig", "Config"]
@@ -66,6 +67,9 @@ class Config:
     simclr: SimCLRConfig = SimCLRConfig()
     train: TrainConfig = TrainConfig(steps=400, lr=2e-3, weight_decay=1e-4, warmup_steps=20, eval_every=100)
     study: StudyConfig = StudyConfig()
+
+    def __post_init__(self) -> None:
+        check_config(self)                 # every field in its range, named by its dotted path
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"model.proj_hidden": 128, "data.batch_size": 128, "train.steps": 80, "train.eval_every": 40,

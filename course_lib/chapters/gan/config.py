@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...config_checks import check_config
 from ...train import TrainConfig
 
 __all__ = ["GANModel", "GANData", "GANRecipe", "Study", "Config"]
@@ -84,6 +85,9 @@ class Config:
     gan: GANRecipe = GANRecipe()
     train: TrainConfig = TrainConfig(steps=2500, lr=5e-4, betas=(0.5, 0.999), eval_every=250, grad_clip=None)
     study: Study = Study()
+
+    def __post_init__(self) -> None:
+        check_config(self)                 # every field in its range, named by its dotted path
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"model.width": 16, "train.steps": 400, "train.eval_every": 100, "study.eval_samples": 500,

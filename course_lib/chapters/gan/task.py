@@ -10,6 +10,8 @@ pure function of the step, so resume is exact.
 
 from __future__ import annotations
 
+import contextlib
+
 import copy
 from typing import Any
 from collections.abc import Mapping
@@ -96,17 +98,19 @@ class GANTask(Task):
         G, D, r = model.generator, model.discriminator, self.recipe
         opt_g, opt_d = tools.optimizers["generator"], tools.optimizers["discriminator"]
         # (1) update D: maximise log D(x) + log(1 - D(G(z))); G's images are detached.
+        r1_in_fp32 = r.r1_gamma > 0 and tools.precision == "fp16"
         with tools.autocast():
             fake = G(batch["z"])                                                 # (B, 1, 28, 28)
             real = batch["real"].detach().requires_grad_(True) if r.r1_gamma > 0 else batch["real"]
-            real_logits, fake_logits = D(real), D(fake.detach())                 # (B,), (B,)
+            fake_logits = D(fake.detach())                                       # (B,)
+            # R1's double backward through D gave NaN gradients in fp16 on every step (CPU autocast, smoke
+            # recipe; the CUDA run diverged at step 145), so under fp16 D scores the reals in float32
+            with torch.autocast(real.device.type, enabled=False) if r1_in_fp32 else contextlib.nullcontext():
+                real_logits = D(real.float() if r1_in_fp32 else real)            # (B,)
             d_loss = discriminator_loss(real_logits, fake_logits, r.real_target)
         d_total, r1_value = d_loss, 0.0
         if r.r1_gamma > 0:                                  # R1: (gamma/2) E ||grad_x D(x)||^2 on reals
-            # under fp16 the gradient is taken of the scaled sum and unscaled (no underflow in D's backward)
-            scale = tools.scaler.get_scale() if tools.scaler is not None else 1.0
-            grad, = torch.autograd.grad(real_logits.float().sum() * scale, real, create_graph=True)
-            grad = grad / scale
+            grad, = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
             penalty = grad.float().pow(2).flatten(1).sum(1).mean()
             d_total, r1_value = d_loss + 0.5 * r.r1_gamma * penalty, float(penalty.detach())
         opt_d.zero_grad(set_to_none=True)

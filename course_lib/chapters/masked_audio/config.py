@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ...audio import FeatureConfig
 from ...models.frames import FrameEncoderConfig
+from ...config_checks import check_config
 from ...train import TrainConfig
 
 __all__ = ["SpeechData", "MaskingConfig", "StudyConfig", "Config"]
@@ -71,6 +72,9 @@ class Config:
     masking: MaskingConfig = MaskingConfig()
     train: TrainConfig = TrainConfig(steps=1500, lr=2e-3, weight_decay=0.01, warmup_steps=100, eval_every=250)
     study: StudyConfig = StudyConfig()
+
+    def __post_init__(self) -> None:
+        check_config(self)                 # every field in its range, named by its dotted path
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"data.n_speakers": 30, "model.d_model": 64, "model.n_layers": 2, "data.batch_size": 32,

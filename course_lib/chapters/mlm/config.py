@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ...models.transformer import TransformerConfig
+from ...config_checks import check_config
 from ...train import TrainConfig
 
 __all__ = ["EncoderModel", "TokenData", "MLMObjective", "Study", "Config", "model_config"]
@@ -100,6 +101,9 @@ class Config:
     mlm: MLMObjective = MLMObjective()
     train: TrainConfig = TrainConfig(steps=1200, lr=2e-3, warmup_steps=100, weight_decay=0.01, eval_every=300)
     study: Study = Study()
+
+    def __post_init__(self) -> None:
+        check_config(self)                 # every field in its range, named by its dotted path
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {"data.batch_size": 32, "data.eval_sequences": 256, "train.steps": 250, "train.eval_every": 125,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...config_checks import check_config
 from ...train import TrainConfig
 from ..char_lm import BUDGETS, CharData
 
@@ -30,6 +31,9 @@ class Config:
     model: RNNModel = RNNModel()
     data: CharData = CharData()
     train: TrainConfig = TrainConfig(steps=900, lr=5e-3, warmup_steps=30, grad_clip=1.0)
+
+    def __post_init__(self) -> None:
+        check_config(self)                 # every field in its range, named by its dotted path
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {**BUDGETS["smoke"], "model.hidden_dim": 128, "model.layers": 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...config_checks import check_config
 from ...train import TrainConfig
 from ..char_lm import BUDGETS, CharData
 
@@ -29,6 +30,9 @@ class Config:
     model: TransformerModel = TransformerModel()
     data: CharData = CharData()
     train: TrainConfig = TrainConfig(steps=900, lr=2e-3, warmup_steps=100, grad_clip=1.0, weight_decay=0.01)
+
+    def __post_init__(self) -> None:
+        check_config(self)                 # every field in its range, named by its dotted path
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {
         "smoke": {**BUDGETS["smoke"], "model.d_model": 64, "model.n_layers": 2, "train.warmup_steps": 15},

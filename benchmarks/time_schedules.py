@@ -1,0 +1,129 @@
+"""Learning-rate schedules under a time budget: the cut step schedule, the timed cosine, warm-up-stable-decay.
+
+    python benchmarks/time_schedules.py --chapters rnn_lm --budgets 30 64 150 --text-mb 1.1
+    python benchmarks/time_schedules.py --plot-only          # redraw the figure from the stored rows
+
+For each chapter, budget (seconds of training) and schedule, one ``python -m course_lib train`` in a
+fresh process (one at a time: timings taken beside another job are worthless):
+
+* ``cut``: the profile's step schedule (warm-up, cosine over its steps), stopped by ``--max-seconds``;
+* ``cosine``: ``--seconds`` with the timed cosine (its warm-up in steps, then a cosine over the seconds);
+* ``wsd``: ``--seconds`` with warm-up-stable-decay (``course_lib.train.warmup_stable_decay_timed``).
+
+Rows go to ``benchmarks/results/schedules-<machine>.json`` (kept per chapter, text, budget, schedule,
+seed) and the figure to ``benchmarks/schedules-<machine>.png``; ``benchmarks/RESULTS.md`` shows both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
+
+SCHEDULES = ("cut", "cosine", "wsd")
+QUALITY = {"rnn_lm": "val_nats_per_char", "transformer_lm": "val_nats_per_char", "gan": "frechet_distance",
+           "mlm": "masked_accuracy", "attention": "accuracy"}
+
+
+def shakespeare_text(megabytes: float, folder: Path) -> Path:
+    """The plays as one UTF-8 file of about ``megabytes`` MB, cut at a line break (a stand-in for a learner's file)."""
+    from course_lib.data import text as text_data
+    full = text_data.plays_to_text(text_data.load_plays())
+    cut = full.find("\n", int(megabytes * 1e6))
+    path = folder / f"shakespeare-{megabytes:g}MB.txt"
+    path.write_text(full[: cut + 1 if cut > 0 else len(full)], encoding="utf-8")
+    return path
+
+
+def run_one(chapter: str, schedule: str, budget: float, text: Path | None, seed: int) -> dict:
+    out = Path(tempfile.mkdtemp(prefix=f"sched-{chapter}-"))
+    cmd = [sys.executable, "-m", "course_lib", "train", chapter, "--profile", "class", "--out", str(out),
+           "--quiet", "--seed", str(seed)]
+    if text is not None:
+        cmd += ["--text", str(text)]
+    if schedule == "cut":
+        cmd += ["--max-seconds", str(budget)]
+    else:
+        cmd += ["--seconds", str(budget), "--set", f"train.time_schedule={schedule}"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"}, capture_output=True, text=True)
+    row = {"chapter": chapter, "schedule": schedule, "budget_s": budget, "seed": seed,
+           "text": text.name if text else None, "command_s": round(time.perf_counter() - t0, 1)}
+    if proc.returncode != 0:
+        return {**row, "status": "FAIL", "error": proc.stderr.strip()[-600:]}
+    metrics = json.loads((out / "metrics.json").read_text())
+    key = QUALITY[chapter]
+    return {**row, "status": "pass", "quality_key": key, "quality": metrics["metrics"][key],
+            "steps": metrics["steps"], "train_wall_s": metrics["train_wall_s"],
+            "date": time.strftime("%Y-%m-%d"), "git_commit": metrics.get("git_commit"), "torch": metrics.get("torch")}
+
+
+def _machine() -> str:
+    import platform
+    return f"cpu{os.cpu_count()}-{platform.machine()}"
+
+
+def plot(path: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in json.loads(path.read_text())["rows"] if r["status"] == "pass"]
+    groups = sorted({(r["chapter"], r["text"]) for r in rows}, key=str)
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
+    for ax, (chapter, text) in zip(axes[0], groups):
+        for schedule, marker in zip(SCHEDULES, "os^"):
+            pts = sorted((r["budget_s"], r["quality"]) for r in rows
+                         if (r["chapter"], r["text"], r["schedule"]) == (chapter, text, schedule))
+            if pts:
+                ax.plot(*zip(*pts), marker=marker, label=schedule)
+        ax.set_xscale("log")
+        ax.set_xlabel("training budget (s, log scale)")
+        ax.set_ylabel(QUALITY[chapter])
+        ax.set_title(f"{chapter}" + (f" on {text}" if text else ""))
+        ax.legend()
+    fig.tight_layout()
+    png = path.with_suffix(".png").parent.parent / f"{path.stem}.png"
+    fig.savefig(png, dpi=100)
+    return png
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chapters", nargs="+", default=["rnn_lm"])
+    ap.add_argument("--budgets", nargs="+", type=float, default=[30, 64, 150])
+    ap.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--text-mb", type=float, default=None, help="LM chapters: train on this many MB of the plays")
+    ap.add_argument("--plot-only", action="store_true")
+    args = ap.parse_args()
+    path = RESULTS / f"schedules-{_machine()}.json"
+    if not args.plot_only:
+        rows = json.loads(path.read_text())["rows"] if path.exists() else []
+        folder = Path(tempfile.mkdtemp(prefix="sched-text-"))
+        text = shakespeare_text(args.text_mb, folder) if args.text_mb else None
+        for chapter in args.chapters:
+            for budget in args.budgets:
+                for seed in args.seeds:
+                    for schedule in args.schedules:
+                        use = text if chapter in ("rnn_lm", "transformer_lm") else None
+                        row = run_one(chapter, schedule, budget, use, seed)
+                        print(json.dumps(row), flush=True)
+                        key = (row["chapter"], row["text"], row["budget_s"], row["schedule"], row["seed"])
+                        rows = [r for r in rows if (r["chapter"], r["text"], r["budget_s"], r["schedule"],
+                                                    r["seed"]) != key] + [row]
+                        path.write_text(json.dumps({"kind": "schedules", "machine": _machine(), "rows": rows},
+                                                   indent=2) + "\n")
+    print(f"wrote {path} and {plot(path)}")
+
+
+if __name__ == "__main__":
+    main()
