@@ -252,3 +252,27 @@ def test_written_files_follow_the_umask(tmp_path, umask, mode):
         os.umask(old)
     for name in ("cache.bin", "checkpoint.pt"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_a_cache_entry_with_wrong_but_well_formed_content_is_rebuilt(tmp_path, monkeypatch):
+    """Issue 30: valid JSON of the wrong shape, with a recomputed digest, used to end in a TypeError."""
+    import hashlib
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    from course_lib.data import text as text_data
+    plays = text_data.load_plays()
+    (entry,) = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("plays.json") and
+                not p.name.endswith(".sha256")]
+    fake = b'[{"slug": 1}]'
+    entry.write_bytes(fake)
+    entry.with_name(entry.name + ".sha256").write_text(hashlib.sha256(fake).hexdigest())
+    assert text_data.load_plays() == plays                        # rebuilt, not a traceback
+    assert entry.read_bytes() != fake
+
+
+def test_a_folder_in_the_place_of_a_cache_entry_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    from course_lib.data.cache import cached_file
+    digest = "0" * 16
+    (tmp_path / "cache" / f"thing-{digest}").mkdir(parents=True)
+    with pytest.raises(OSError, match=r"cannot write .*cache/thing-0000000000000000"):
+        cached_file("thing", digest, lambda: b"payload")

@@ -98,18 +98,30 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
         raise
 
 
-def cached_file(name: str, source_digest: str, build: Callable[[], bytes]) -> bytes:
+def _passes(check: Callable[[bytes], object] | None, payload: bytes) -> bool:
+    if check is None:
+        return True
+    try:
+        check(payload)
+    except Exception:                          # any failure to read it back means: not what we wrote
+        return False
+    return True
+
+
+def cached_file(name: str, source_digest: str, build: Callable[[], bytes],
+                check: Callable[[bytes], object] | None = None) -> bytes:
     """Return the bytes cached as ``name`` for ``source_digest``, building them if needed.
 
-    ``build()`` makes the bytes from the source. The entry is valid only if its
-    sidecar digest matches the file, so corruption triggers a rebuild.
+    ``build()`` makes the bytes from the source. The entry is valid only if its sidecar digest
+    matches the file and, when given, ``check(payload)`` raises nothing (an entry that was
+    replaced by well-formed but wrong content, with a recomputed digest); otherwise it is rebuilt.
     """
     folder = data_dir() / "cache"
     path = folder / f"{name}-{source_digest[:16]}"
     sidecar = path.with_name(path.name + ".sha256")
-    if path.exists() and sidecar.exists():
+    if path.is_file() and sidecar.is_file():
         payload = path.read_bytes()
-        if hashlib.sha256(payload).hexdigest() == sidecar.read_text().strip():
+        if hashlib.sha256(payload).hexdigest() == sidecar.read_text().strip() and _passes(check, payload):
             return payload
     payload = build()
     if not _READ_ONLY.get():

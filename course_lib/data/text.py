@@ -161,10 +161,20 @@ def load_plays() -> list[Play]:
     def build() -> bytes:
         return json.dumps([asdict(p) for p in _parse_all(play_sources())]).encode()
 
-    raw = json.loads(cached_file("plays.json", digest_text(PLAYS_SHA256, "parser-v3"), build))
-    return [Play(p["slug"], p["title"], p["genre"],
-                 tuple(Speech(**{**s, "lines": tuple(s["lines"])}) for s in p["speeches"]))
-            for p in raw]
+    parsed: dict[bytes, list[Play]] = {}
+
+    def parse(payload: bytes) -> list[Play]:                 # the check and the result: parsed once
+        if payload in parsed:
+            return parsed[payload]
+        plays = [Play(p["slug"], p["title"], p["genre"],
+                      tuple(Speech(**{**s, "lines": tuple(s["lines"])}) for s in p["speeches"]))
+                 for p in json.loads(payload)]
+        if len(plays) != 38:
+            raise ValueError(f"expected 38 plays, got {len(plays)}")
+        parsed[payload] = plays
+        return plays
+
+    return parse(cached_file("plays.json", digest_text(PLAYS_SHA256, "parser-v3"), build, check=parse))
 
 
 def split_by_play(plays: Sequence[Play], val_per_genre: int = 1, seed: int = 0

@@ -98,7 +98,7 @@ def verify_checkpoints(folder: Path, chapter: Chapter, cfg: Any) -> tuple[str, s
     details, verdicts = [], []
     for sub, setup in chapter.checkpointed(cfg).items():
         status = checkpoints.inspect(folder / sub, setup.fingerprint(), setup.train.steps)
-        verdicts.append((_VERDICT[status.kind], f"{sub or '.'}: {status.reason}"))
+        verdicts.append((_VERDICT[status.kind], f"{sub}: {status.reason}" if sub else status.reason))
         if status.state is not None:
             prov = status.state.get("provenance") or {}
             details.append({"file": str(status.path.relative_to(folder)), "sha256": _sha256(status.path),
