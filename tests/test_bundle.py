@@ -120,9 +120,11 @@ def test_unfinished_or_foreign_checkpoints(data_dir, tmp_path):
     checkpoints.save_checkpoint(copy / "checkpoint.pt", state)
     status, reason, _ = bundle.verify_checkpoints(copy, rnn_lm, cfg)
     assert status == "incomplete" and f"step 5 of {STEPS}" in reason
+    assert not reason.startswith(".")                    # it used to read ".: it stopped at step 5 ..."
     (copy / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert bundle.verify_checkpoints(copy, rnn_lm, cfg)[0] == "stale"
-    assert bundle.verify_checkpoints(tmp_path / "nothing", rnn_lm, cfg)[0] == "missing"
+    missing, reason, _ = bundle.verify_checkpoints(tmp_path / "nothing", rnn_lm, cfg)
+    assert missing == "missing" and reason == "no checkpoint in nothing/"
 
 
 def test_verify_writes_no_cache_in_a_fresh_folder(tmp_path, monkeypatch):
