@@ -221,8 +221,26 @@ def schedule_lines() -> list[str]:
             gap = f"{by['wsd']['quality'] - by['cut']['quality']:+.4f}" if {"wsd", "cut"} <= set(by) else ""
             lines.append(f"| {chapter} | {text} | {budget:g} | {seed} | {show.get('cut', '')} | "
                          f"{show.get('cosine', '')} | {show.get('wsd', '')} | {gap} |")
+        lines += _paired_lines(cells)
         lines.append("")
     return lines
+
+
+def _paired_lines(cells: dict[tuple, dict[str, dict]]) -> list[str]:
+    """Per chapter and budget with >= 2 seeds of both: mean wsd - cut over the seeds, with its standard error."""
+    import statistics
+    groups: dict[tuple, list[float]] = {}
+    for (chapter, text, budget, _seed), by in cells.items():
+        if {"wsd", "cut"} <= set(by):
+            groups.setdefault((chapter, text, budget), []).append(by["wsd"]["quality"] - by["cut"]["quality"])
+    out = []
+    for (chapter, _text, budget), diffs in sorted(groups.items()):
+        if len(diffs) >= 2:
+            se = statistics.stdev(diffs) / len(diffs) ** 0.5
+            out.append(f"* {chapter}, {budget:g} s, {len(diffs)} seeds: wsd - cut = {statistics.mean(diffs):+.4f} "
+                       f"± {se:.4f} (standard error of the paired mean; per seed: "
+                       f"{', '.join(f'{d:+.4f}' for d in diffs)})")
+    return [""] + out if out else []
 
 
 def main() -> int:

@@ -15,7 +15,8 @@ from torch import nn
 
 from course_lib import checkpoints
 from course_lib.distributed import shard_batch
-from course_lib.train import TrainConfig, fit, fit_or_load, load_finished, warmup_cosine, warmup_cosine_timed
+from course_lib.train import (TrainConfig, fit, fit_or_load, load_finished, warmup_cosine, warmup_cosine_timed,
+                              warmup_stable_decay_timed)
 
 from regression_task import RegressionTask
 
@@ -160,6 +161,29 @@ def test_timed_schedule_follows_the_clock_or_the_steps_whichever_is_further():
     assert warmup_cosine_timed(50, 10**6, 12.0, 10.0, 4, 0.1) == pytest.approx(0.1)      # budget spent: r
     assert warmup_cosine_timed(54, 104, 1.0, 10.0, 4, 0.1) == pytest.approx(cos(0.5))    # steps further along
     assert warmup_cosine_timed(2, 10**6, 9.0, 10.0, 4, 0.1) == pytest.approx(min(0.75, cos(0.9)))
+
+
+def test_warmup_stable_decay_is_good_at_any_budget_length():
+    """wsd: warm-up ends at its steps or 5% of the seconds, whichever first; the peak is held until 70% of the
+    budget; then a linear fall to min_ratio (issue 28's time-budget schedule)."""
+    wsd = warmup_stable_decay_timed
+    assert wsd(0, 10**6, 0.0, 100.0, 10, 0.1) == pytest.approx(0.1)               # step 1 of a 10-step warm-up
+    assert wsd(2, 10**6, 4.0, 100.0, 10, 0.1) == pytest.approx(0.8)               # 4 s of a 5 s warm-up: further
+    assert wsd(2, 10**6, 6.0, 100.0, 10, 0.1) == pytest.approx(1.0)               # 5% of the time: warm
+    assert wsd(500, 10**6, 69.0, 100.0, 10, 0.1) == pytest.approx(1.0)            # stable
+    assert wsd(500, 10**6, 85.0, 100.0, 10, 0.1) == pytest.approx(1 - 0.9 * 0.5)  # halfway down the decay
+    assert wsd(500, 10**6, 100.0, 100.0, 10, 0.1) == pytest.approx(0.1)           # spent: the minimum
+    assert wsd(500, 10**6, 130.0, 100.0, 10, 0.1) == pytest.approx(0.1)
+    assert wsd(850, 1000, 1.0, 100.0, 10, 0.1) == pytest.approx(1 - 0.9 * 0.5)    # the steps run out first
+    assert wsd(500, 10**6, 90.0, 100.0, 10, 0.1, decay_frac=0.2) == pytest.approx(1 - 0.9 * 0.5)
+    with pytest.raises(ValueError, match="time_schedule must be one of"):
+        TrainConfig(steps=10, seconds=5.0, time_schedule="linear")
+
+
+def test_the_time_schedule_can_be_the_older_cosine(tmp_path):
+    cfg = TrainConfig(steps=10**7, lr=0.05, warmup_steps=5, seconds=0.4, time_schedule="cosine")
+    result = fit(_model(), RegressionTask(), cfg, progress=False)
+    assert result.history["train"][-1]["lr"] <= 0.05 * 0.15       # decayed to about the minimum by the end
 
 
 def test_time_budget_ends_at_the_minimum_rate_and_finishes(tmp_path):
