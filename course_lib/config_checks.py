@@ -17,7 +17,12 @@ from collections.abc import Callable
 from fnmatch import fnmatch
 from typing import Any
 
-__all__ = ["check_config", "CHOICES"]
+from .models.gan import KINDS
+from .objectives.gan import GENERATOR_LOSSES
+
+__all__ = ["check_config", "CHOICES", "TIME_SCHEDULES"]
+
+TIME_SCHEDULES = ("wsd", "cosine")         # a time budget's learning-rate shape (course_lib.train)
 
 # (name patterns, test, what is expected) for numbers; the first rule whose pattern matches decides
 _Rule = tuple[tuple[str, ...], Callable[[float], bool], str]
@@ -43,9 +48,9 @@ _TUPLE_RULES: list[_Rule] = [
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "cell": ("rnn", "rnn_relu", "lstm", "gru"),
-    "kind": ("mlp", "dcgan"),
-    "time_schedule": ("wsd", "cosine"),
-    "generator_loss": ("non_saturating", "saturating", "fake_label"),
+    "kind": KINDS,
+    "time_schedule": TIME_SCHEDULES,
+    "generator_loss": GENERATOR_LOSSES,
     "ft_pool": ("cls", "mean"),
     "probe_pool": ("cls", "mean"),
     "loss": ("l1", "mse"),

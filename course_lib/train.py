@@ -40,16 +40,13 @@ import torch
 from torch import nn
 
 from . import checkpoints, distributed, runtime
-from .config_checks import check_config
+from .config_checks import TIME_SCHEDULES, check_config
 
 ALWAYS_TRAIN_ENV = "COURSE_ALWAYS_TRAIN"
 
 __all__ = ["TrainConfig", "Task", "StepTools", "TrainResult", "TrainSetup", "fit", "load_finished", "fit_or_load",
            "writable_folder", "user_fallback_folder", "warmup_cosine", "warmup_cosine_timed",
            "warmup_stable_decay_timed", "move_to", "TIME_SCHEDULES"]
-
-
-TIME_SCHEDULES = ("wsd", "cosine")
 
 
 @dataclass(frozen=True)
@@ -88,12 +85,7 @@ class TrainConfig:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
-        check_config(self)                 # finite rates, 0 <= min_lr_ratio <= 1, eval_every >= 0, ...
-        if self.time_schedule not in TIME_SCHEDULES:
-            raise ValueError(f"time_schedule must be one of {TIME_SCHEDULES}, got {self.time_schedule!r}")
-        if not 0 < self.warmup_frac < 1 or not 0 < self.decay_frac <= 1:
-            raise ValueError(f"warmup_frac must be in (0, 1) and decay_frac in (0, 1], got {self.warmup_frac}, "
-                             f"{self.decay_frac}")
+        check_config(self)                 # finite rates, 0 <= min_lr_ratio <= 1, time_schedule, fractions, ...
 
 
 def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float) -> float:
@@ -180,13 +172,14 @@ class StepTools:
         if self.average_gradients:
             distributed.average_gradients(parameters)
 
-    def clip(self, parameters, optimizer: torch.optim.Optimizer | None = None) -> float:
+    def clip(self, parameters, *optimizers: torch.optim.Optimizer) -> float:
         """Clip the global grad norm to ``grad_clip`` (if set); return the norm before clipping.
 
-        Under fp16 the gradients of ``optimizer`` are unscaled first, so the norm is the true one.
+        Under fp16 the gradients of ``optimizers`` are unscaled first, so the norm is the true one.
         """
-        if self.scaler is not None and optimizer is not None:
-            self.scaler.unscale_(optimizer)
+        if self.scaler is not None:
+            for optimizer in optimizers:
+                self.scaler.unscale_(optimizer)
         params = [p for p in parameters if p.grad is not None]
         if not params:
             return 0.0
@@ -252,10 +245,7 @@ class Task:
             opt.zero_grad(set_to_none=True)
         tools.backward(loss)
         tools.sync(model.parameters())
-        if tools.scaler is not None:
-            for opt in opts[1:]:
-                tools.scaler.unscale_(opt)
-        grad_norm = tools.clip(model.parameters(), opts[0])
+        grad_norm = tools.clip(model.parameters(), *opts)
         taken = [tools.step(opt, grad_norm) for opt in opts]
         tools.update()
         return {"loss": loss.detach(), **scalars, "grad_norm": grad_norm, "skipped": float(not all(taken))}

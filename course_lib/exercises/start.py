@@ -18,11 +18,10 @@ __all__ = ["check_standardize"]
 def _check(standardize: Callable[[torch.Tensor], torch.Tensor]) -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(50, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 10.0, 0.1], dtype=torch.float64) + 5
-    original = x.clone()
     z = standardize(x)
     if not isinstance(z, torch.Tensor):
         raise ExerciseWrong(f"return a tensor, got {type(z).__name__}")
-    if not torch.equal(x, original) or getattr(standardize, "changed_in_place", None):   # run_checker's guard
+    if getattr(standardize, "changed_in_place", None):        # run_checker's guard gives the answer a copy
         raise ExerciseWrong("your function changed its input in place; return a new tensor instead")
     if z.shape != x.shape:
         raise ExerciseWrong(f"output shape {tuple(z.shape)} should equal input shape {tuple(x.shape)}")

@@ -57,22 +57,19 @@ class CharRNN(nn.Module):
             raise ValueError(f"expected ids of shape (B, T) and dtype int64, got {tuple(ids.shape)} {ids.dtype}")
         x = self.embed(ids)                   # (B, T, E)
         with torch.autocast(ids.device.type, enabled=False):   # the recurrence in float32 (module docstring)
-            h, state = self.rnn(x.float(), _float32(state))   # (B, T, hidden), state in float32
+            h, state = self.rnn(x.float(), _map_state(state, torch.Tensor.float))   # (B, T, hidden)
         return self.head(h), state            # (B, T, V)
 
 
-def _float32(state: State | None) -> State | None:
+def _map_state(state: State | None, fn) -> State | None:
+    """``fn`` applied to a recurrent state: h, or (h, c) for an LSTM; None stays None."""
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(s.float() for s in state)  # type: ignore[return-value]
-    return state.float()
+        return tuple(fn(s) for s in state)  # type: ignore[return-value]
+    return fn(state)
 
 
 def detach_state(state: State | None) -> State | None:
     """Cut the graph at a truncated-BPTT boundary while keeping the values."""
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)  # type: ignore[return-value]
-    return state.detach()
+    return _map_state(state, torch.Tensor.detach)
