@@ -1,2 +1,3 @@
 """What the notebooks use around the ML core: plots and widgets (``viz``), PASS/FAIL checks with
-tolerances (``checks``) and the per-notebook results record (``report``)."""
+tolerances (``checks``), comparisons over seeds with a computed verdict (``compare``) and the
+per-notebook results record (``report``)."""
