@@ -170,3 +170,27 @@ def test_objectives_reject_bad_input():
         discriminator_loss(torch.zeros(3), torch.zeros(3), real_target=0.3)
     with pytest.raises(ValueError, match="probabilities"):
         generator_logit_grad(torch.tensor([1.5]))
+
+
+def test_recompute_batchnorm_gives_the_averaged_weights_their_own_statistics():
+    from course_lib.chapters.gan.task import recompute_batchnorm
+    from course_lib.models.gan import DCGenerator, sample_latent
+    torch.manual_seed(0)
+    g = DCGenerator(16, 8)
+    norms = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:                                   # statistics of some other weights
+        m.running_mean.fill_(5.0)
+        m.running_var.fill_(9.0)
+    recompute_batchnorm(g, 16, batches=4, batch_size=128, seed=1)
+    assert not g.training and all(m.momentum == 0.1 for m in norms)
+    first = [m.running_mean.clone() for m in norms]
+    for m in norms:
+        m.running_mean.fill_(-3.0)
+    recompute_batchnorm(g, 16, batches=4, batch_size=128, seed=1)
+    assert all(torch.allclose(a, m.running_mean) for a, m in zip(first, norms))   # old statistics play no part
+    z = sample_latent(512, 16, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        eval_out = g(z)
+        g.train()
+        train_out = g(z)
+    assert (eval_out - train_out).abs().mean() < 0.02   # eval mode now matches the batch statistics

@@ -6,6 +6,7 @@ import math
 
 import matplotlib
 import numpy as np
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -116,6 +117,12 @@ def test_plots_and_grids():
     fig = viz.plot_history(history, eval_keys=["val"], baselines={"bigram": 2.4})
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert "train loss" in labels and "val" in labels and any("bigram" in lab for lab in labels)
+    fig, ax = plt.subplots()
+    for name, color in (("LSTM", "C0"), ("Transformer", "C1")):      # two runs on one axis stay apart
+        viz.plot_history(history, ax=ax, color=color, label=f"{name} (train)")
+    drawn = {line.get_label(): line.get_color() for line in ax.lines if "(train)" in line.get_label()}
+    assert drawn == {"LSTM (train)": "C0", "Transformer (train)": "C1"}
+    plt.close("all")
     grid = viz.image_grid(torch.rand(12, 1, 5, 5), nrow=5)
     assert grid.shape == (3 * 6 - 1, 5 * 6 - 1)
     with pytest.raises(ValueError, match="single-channel"):

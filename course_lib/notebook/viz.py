@@ -27,16 +27,17 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
 def plot_history(history: Mapping[str, Sequence[Mapping[str, float]]], train_key: str = "loss",
                  eval_keys: Sequence[str] = (), baselines: Mapping[str, float] | None = None,
                  smooth: int = 10, ax: plt.Axes | None = None, title: str | None = None,
-                 ylabel: str = "loss") -> plt.Figure:
-    """Training curve (raw and moving average), evaluation points, and baseline lines."""
+                 ylabel: str = "loss", color: str = "C0", label: str | None = None) -> plt.Figure:
+    """Training curve (raw and moving average, in ``color``; legend ``label``, default "train <key>"),
+    evaluation points, and baseline lines."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7, 4))
     train = [r for r in history.get("train", []) if train_key in r]
     if train:
         steps = np.array([r["step"] for r in train])
         vals = np.array([r[train_key] for r in train])
-        ax.plot(steps, vals, color="C0", alpha=0.25, lw=1)
+        ax.plot(steps, vals, color=color, alpha=0.25, lw=1)
         sm = _smooth(vals, smooth)
-        ax.plot(steps[len(steps) - len(sm):], sm, color="C0", lw=2, label=f"train {train_key}")
+        ax.plot(steps[len(steps) - len(sm):], sm, color=color, lw=2, label=label or f"train {train_key}")
     for i, key in enumerate(eval_keys):
         pts = [(r["step"], r[key]) for r in history.get("eval", []) if key in r]
         if pts:

@@ -17,7 +17,7 @@ from ...train import TrainSetup
 from ..base import Chapter
 from ..summary import run_summary
 from .config import Config, DigitData, SimCLRConfig, StudyConfig
-from .study import (SupervisedResult, ablation_run, alignment_uniformity, budget_name, compare_representations,
+from .study import (SupervisedResult, ablation_run, ablation_seeds, alignment_uniformity, budget_name, compare_representations,
                     fit_supervised, knn_k_for, label_budget, moved_digits, pixel_features, probe_scores,
                     random_encoder, train_supervised)
 from .task import (ContrastiveTask, DigitSplit, SupervisedTask, extract_features, load_split, simclr_setup,
@@ -27,7 +27,7 @@ __all__ = ["Config", "DigitData", "SimCLRConfig", "StudyConfig", "DigitSplit", "
            "SupervisedTask", "extract_features", "simclr_setup", "train_simclr", "budget_name", "label_budget",
            "pixel_features", "knn_k_for", "probe_scores", "moved_digits", "alignment_uniformity", "random_encoder",
            "SupervisedResult", "fit_supervised", "train_supervised",
-           "compare_representations", "ablation_run", "build", "run", "CHAPTER"]
+           "compare_representations", "ablation_run", "ablation_seeds", "build", "run", "CHAPTER"]
 
 
 def build(cfg: Config) -> TrainSetup:

@@ -53,6 +53,7 @@ class StudyConfig:
                                                noise_std=0.05, erase_prob=0.0)
     label_budgets: tuple[int, ...] = (1, 10, 100, 0)   # labels per class; 0 means all
     ablation_steps: int = 80                           # the notebook's short ablation / mistake runs
+    ablation_seeds: int = 3                            # training seeds per ablation setting (paired)
     ablation_batch_size: int = 128
     ablation_width: int = 16
 

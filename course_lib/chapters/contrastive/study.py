@@ -17,6 +17,7 @@ import copy
 import time
 from dataclasses import dataclass
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ from .task import DigitSplit, LossFn, SupervisedTask, extract_features, train_si
 __all__ = ["budget_name", "label_budget", "pixel_features", "knn_k_for", "probe_scores", "moved_digits",
            "alignment_uniformity",
            "random_encoder", "SupervisedResult", "fit_supervised", "train_supervised", "compare_representations",
-           "ablation_run"]
+           "ablation_run", "ablation_seeds"]
 
 METHODS = ("simclr", "pixels", "random_encoder", "supervised")
 
@@ -68,10 +69,17 @@ def knn_k_for(per_class: int, knn_k: int = 5) -> int:
 def probe_scores(train_f: torch.Tensor, train_y: torch.Tensor, val_f: torch.Tensor, val_y: torch.Tensor,
                  per_class: int, seed: int = 0, knn_k: int = 5) -> dict[str, float]:
     """Linear-probe and kNN accuracy on val, using the ``per_class`` budget of training labels
-    (label draw ``seed``); kNN uses k = :func:`knn_k_for` (per_class, knn_k)."""
+    (label draw ``seed``); kNN uses k = :func:`knn_k_for` (per_class, knn_k).
+
+    kNN's cosine similarity is taken after removing the mean of all training features (no labels
+    needed): post-ReLU features and pixels are non-negative, so uncentred every pair has a positive
+    cosine and the direction of the shared mean dominates it. The probe standardises its inputs itself.
+    """
     idx = label_budget(train_y, per_class, seed)
+    centre = train_f.float().mean(0, keepdim=True)                          # (1, D)
     return {"probe": metrics.linear_probe(train_f[idx], train_y[idx], val_f, val_y),
-            "knn": metrics.knn_accuracy(train_f[idx], train_y[idx], val_f, val_y, k=knn_k_for(per_class, knn_k))}
+            "knn": metrics.knn_accuracy(train_f[idx] - centre, train_y[idx], val_f - centre, val_y,
+                                        k=knn_k_for(per_class, knn_k))}
 
 
 def moved_digits(images: torch.Tensor, max_shift: int = 3, max_degrees: float = 20.0, seed: int = 0) -> torch.Tensor:
@@ -91,21 +99,28 @@ def moved_digits(images: torch.Tensor, max_shift: int = 3, max_degrees: float = 
 
 
 def alignment_uniformity(model: nn.Module | None, images: torch.Tensor,
-                         augment_cfg: AugmentConfig = AugmentConfig(), seed: int = 0) -> dict[str, float]:
+                         augment_cfg: AugmentConfig = AugmentConfig(), seed: int = 0,
+                         pixel_dim: int | None = None) -> dict[str, float]:
     """Wang & Isola (2020) alignment (two views, lower = better) and uniformity (lower = more spread)
     of the representation h (raw pixels if ``model`` is None), with fixed-seed views.
 
     Features are centred (the mean over all views removed) before the metrics normalise them:
     post-ReLU features and pixels are non-negative, so uncentred they all sit in one orthant and
-    every method would look equally non-uniform.
+    every method would look equally non-uniform. Uniformity depends on the dimension (random unit
+    vectors in more dimensions are farther apart), so to compare pixels with a D-dimensional h pass
+    ``pixel_dim=D``: the pixels are then projected on their first D principal components.
     """
     v1, v2 = two_views(images, augment_cfg, torch.Generator().manual_seed(seed))
     if model is None:
-        h1, h2 = pixel_features(v1), pixel_features(v2)
+        h1, h2 = pixel_features(v1), pixel_features(v2)                    # (N, 784) each
     else:
-        h1, h2 = extract_features(model, v1), extract_features(model, v2)
+        h1, h2 = extract_features(model, v1), extract_features(model, v2)  # (N, D) each
     centre = torch.cat([h1, h2]).mean(0, keepdim=True)                      # (1, D)
     h1, h2 = h1 - centre, h2 - centre
+    if model is None and pixel_dim is not None:
+        _, _, vt = torch.linalg.svd(torch.cat([h1, h2]), full_matrices=False)   # vt: (784, 784)
+        basis = vt[:pixel_dim].T                                                # (784, pixel_dim)
+        h1, h2 = h1 @ basis, h2 @ basis
     return {"alignment": metrics.alignment(h1, h2), "uniformity": metrics.uniformity(F.normalize(h1, dim=1))}
 
 
@@ -239,6 +254,14 @@ def compare_representations(split: DigitSplit, cfg: Config, simclr: nn.Module,
             for kind in table:
                 table[kind][name][budget_name(b)] = round(scores[kind], 4)
     return table
+
+
+def ablation_seeds(split: DigitSplit, cfg: Config, seeds: list[int] | tuple[int, ...],
+                   **changes: Any) -> dict[str, list[float]]:
+    """:func:`ablation_run` once per training seed in ``seeds`` (the same seeds for every setting, so
+    settings compare paired): each score as a list over the seeds, e.g. ``{"probe": [0.93, 0.92, 0.94], ...}``."""
+    runs = [ablation_run(split, override(cfg, {"train.seed": seed}), **changes) for seed in seeds]
+    return {key: [run[key] for run in runs] for key in runs[0]}
 
 
 def ablation_run(split: DigitSplit, cfg: Config, *, augment_cfg: AugmentConfig | None = None,

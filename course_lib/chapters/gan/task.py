@@ -27,7 +27,7 @@ from ...train import StepTools, Task, TrainConfig
 from .config import Config
 from .judge import Judge
 
-__all__ = ["load_data", "eval_samples", "GANTask"]
+__all__ = ["load_data", "eval_samples", "recompute_batchnorm", "GANTask"]
 _EMA_WARMUP = 10          # b_t = min(ema_decay, (1 + t) / (10 + t)): early on the average follows G closely
 
 
@@ -42,6 +42,27 @@ def load_data(val_fraction: float = 0.2, seed: int = 0) -> dict[str, torch.Tenso
 def eval_samples(gan: GAN, n: int, seed: int) -> torch.Tensor:
     """(n, 1, 28, 28) float32 samples on CPU from the evaluation noise (seed + 11): the same noise every time."""
     return gan.sample(n, torch.Generator().manual_seed(seed + 11)).float().cpu()
+
+
+@torch.no_grad()
+def recompute_batchnorm(generator: nn.Module, latent_dim: int, batches: int = 8, batch_size: int = 256,
+                        seed: int = 0) -> None:
+    """Replace every BatchNorm layer's running mean and variance in ``generator`` by their plain average
+    over ``batches`` fresh noise batches in train mode (fixed ``seed``); leaves the generator in eval mode."""
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None                                   # cumulative average over the batches below
+    device, gen = next(generator.parameters()).device, torch.Generator().manual_seed(seed)
+    generator.train()
+    for _ in range(batches):
+        generator(sample_latent(batch_size, latent_dim, gen).to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    generator.eval()
 
 
 class GANTask(Task):
@@ -73,13 +94,18 @@ class GANTask(Task):
         self.ema_updates += 1
 
     def averaged(self, model: nn.Module) -> nn.Module:
-        """A copy of the GAN whose generator has the averaged weights (the live model, without an average)."""
+        """A copy of the GAN whose generator has the averaged weights (the live model, without an average).
+
+        Batch norm's running statistics belong to the weights that produced them, so the copy's are
+        recomputed for the averaged weights (:func:`recompute_batchnorm`), not kept from the live G.
+        """
         if self.ema is None:
             return model
         copied = copy.deepcopy(model)
         with torch.no_grad():
             for p, avg in zip(copied.generator.parameters(), self.ema):
                 p.copy_(avg)
+        recompute_batchnorm(copied.generator, self.latent_dim, seed=self.seed + 13)
         return copied
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
