@@ -42,15 +42,16 @@ def test_noise_gives_no_difference():
 
 
 def test_same_sign_but_within_two_se_is_no_difference():
-    v = compare({"a": [1.0, 1.0, 1.0, 1.0], "b": [0.99, 0.999, 0.5, 0.999]}, metric="x", higher_is_better=True,
-                reference="b", quiet=True)["a"]
+    v = compare({"a": [1.0, 1.0, 1.0, 1.0], "b": [0.99, 0.999, 0.5, 0.999]}, metric="x",
+                higher_is_better=True, reference="b", quiet=True)["a"]
     assert v.same_sign and abs(v.difference) < 2 * v.se and v.outcome == "no difference"
 
 
 def test_fewer_than_three_runs_is_undecided():
     v = compare({"a": [0.9], "b": [0.1]}, metric="acc", higher_is_better=True, reference="b", quiet=True)["a"]
     assert v.outcome == "undecided" and math.isnan(v.se)
-    v = compare({"a": [0.9, 0.91], "b": [0.1, 0.11]}, metric="acc", higher_is_better=True, reference="b", quiet=True)["a"]
+    v = compare({"a": [0.9, 0.91], "b": [0.1, 0.11]}, metric="acc", higher_is_better=True, reference="b",
+                quiet=True)["a"]
     assert v.outcome == "undecided" and "needs ≥ 3" in v.text
     with pytest.raises(CheckFailed):
         check_verdict(v, "better")
@@ -84,6 +85,7 @@ def test_bad_input_is_named(values, match):
 def test_unknown_reference_and_outcome_are_named():
     with pytest.raises(ValueError, match="reference 'c'"):
         compare({"a": [1.0] * 3, "b": [1.0] * 3}, metric="m", higher_is_better=True, reference="c", quiet=True)
-    v = compare({"a": [1.0, 1.1, 1.2], "b": [1.0, 1.1, 1.2]}, metric="m", higher_is_better=True, reference="b", quiet=True)["a"]
+    v = compare({"a": [1.0, 1.1, 1.2], "b": [1.0, 1.1, 1.2]}, metric="m", higher_is_better=True, reference="b",
+                quiet=True)["a"]
     with pytest.raises(ValueError, match="choose from"):
         check_verdict(v, "wins")

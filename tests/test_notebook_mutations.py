@@ -28,7 +28,8 @@ MUTATIONS = {   # notebook -> (what breaks, [(file under course_lib, old, new), 
         ("objectives/gan.py", "        return F.softplus(-logits).mean()\n    if kind == \"saturating\"",
          "        return F.softplus(logits).mean()\n    if kind == \"saturating\"")]),
     "04_contrastive.ipynb": ("NT-Xent on raw dot products (no L2 normalisation)", [
-        ("objectives/infonce.py", "u = F.normalize(torch.cat([z1, z2]).float(), dim=1)                   # (2B, D) unit rows",
+        ("objectives/infonce.py",
+         "u = F.normalize(torch.cat([z1, z2]).float(), dim=1)                   # (2B, D) unit rows",
          "u = torch.cat([z1, z2]).float()")]),
     "05_rnn_lm.ipynb": ("the causal Transformer's targets are its inputs, in training and in evaluation", [
         ("chapters/transformer_lm/task.py", 'return {"x": chunk[:, :-1], "y": chunk[:, 1:]}',

@@ -28,3 +28,20 @@ def test_learner_estimate_follows_its_stated_rule():
     assert row.learner_minutes == 5 * -(-(20 + 2 * MINUTES_PER_EXERCISE + 5) // 5)        # 45 min
     assert NotebookTime("99_x", None, WORDS_PER_MINUTE * 21, 0).learner_minutes == 25     # rounded up to 5
     assert "not recorded" in readme_block([NotebookTime("99_x", None, 10, 0)])
+
+
+def test_an_exercise_is_a_cell_with_an_answer_region(tmp_path):
+    # notebook 00 calls its checker twice (the second time to show a wrong answer) and 04's first exercise
+    # has two answer regions in one cell: each is still one exercise
+    import nbformat
+    from course_lib.tooling.timings import SOLUTION_MARK, _words_and_exercises
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"def f(x):\n    {SOLUTION_MARK}\n    return x\n    ### END SOLUTION\n"
+                                          "if check_f(f).correct:\n    check_f(lambda x: 0)"),
+                nbformat.v4.new_code_cell(f"def g():\n    {SOLUTION_MARK}\n    ...\n"
+                                          f"def h():\n    {SOLUTION_MARK}\n    ..."),
+                nbformat.v4.new_code_cell("check_f(f)"),
+                nbformat.v4.new_markdown_cell(f"`{SOLUTION_MARK}` in prose")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert _words_and_exercises(path)[1] == 2

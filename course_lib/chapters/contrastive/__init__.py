@@ -17,7 +17,8 @@ from ...train import TrainSetup
 from ..base import Chapter
 from ..summary import run_summary
 from .config import Config, DigitData, SimCLRConfig, StudyConfig
-from .study import (SupervisedResult, ablation_run, ablation_seeds, alignment_uniformity, budget_name, compare_representations,
+from .study import (SupervisedResult, ablation_run, ablation_seeds, alignment_uniformity, budget_name,
+                    compare_representations,
                     fit_supervised, knn_k_for, label_budget, moved_digits, pixel_features, probe_scores,
                     random_encoder, train_supervised)
 from .task import (ContrastiveTask, DigitSplit, SupervisedTask, extract_features, load_split, simclr_setup,
