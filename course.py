@@ -10,6 +10,7 @@
     python3 course.py bundle    # offline classroom: data caches + trained, verified checkpoints (--profile P)
     python3 course.py browser-test  # every notebook in JupyterLab in headless Chromium: widgets render and respond
     python3 course.py site      # the course website, rendered offline from the committed notebooks: artifacts/site/
+    python3 course.py env       # the environment report (device, precision, versions): paste it when asking for help
 
 Set-up creates ``.venv`` beside this file and installs the exact versions CI tested
 (``requirements/constraints.txt``) plus ``course_lib`` in editable mode with every extra
@@ -114,7 +115,7 @@ def _help_without_setup(command: str) -> int:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
-    if command not in {"setup", "lab", "test", "outputs", "editions", "bundle", "browser-test", "site"}:
+    if command not in {"setup", "lab", "test", "outputs", "editions", "bundle", "browser-test", "site", "env"}:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
     if command in {"editions", "bundle"} and {"-h", "--help"} & set(argv[1:]):
@@ -124,9 +125,14 @@ def main(argv: list[str]) -> int:
     if command == "setup":
         return 0
     if command == "lab":
+        extra = []
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
+            # Jupyter refuses to start as root (containers, the devcontainer) unless told it may
+            print("course.py lab: running as root (a container?), so JupyterLab is started with --allow-root")
+            extra = ["--allow-root"]
         return subprocess.call([str(python), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT / "notebooks"),
-                                *argv[1:]], cwd=ROOT, env=env)
-    if command in {"editions", "bundle", "site"}:      # site: the course website in artifacts/site/, offline
+                                *extra, *argv[1:]], cwd=ROOT, env=env)
+    if command in {"editions", "bundle", "site", "env"}:      # site: the course website in artifacts/site/, offline
         return subprocess.call([str(python), "-m", "course_lib", command, *argv[1:]], cwd=ROOT, env=env)
     if command == "browser-test":   # JupyterLab + headless Chromium, smoke profile; artifacts/browser/
         _browser_setup(python)

@@ -1,4 +1,5 @@
-"""Command line: ``python -m course_lib {train,run-notebooks,env,editions,bundle}`` (see README)."""
+"""Command line: ``python -m course_lib {train,run-notebooks,env,editions,bundle,site,timings}``
+(``python -m course_lib COMMAND --help``; docs/command_line.md)."""
 
 from __future__ import annotations
 

@@ -83,3 +83,26 @@ def test_setup_names_the_debian_package_when_venv_cannot_bootstrap_pip(monkeypat
     with pytest.raises(SystemExit, match=rf"apt install python3\.{sys.version_info.minor}-venv"):
         course.setup()
     assert not (tmp_path / "no-venv").exists()
+
+
+def _course_script():
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("course_script", Path(__file__).resolve().parents[1] / "course.py")
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+    return course
+
+
+def test_lab_as_root_passes_allow_root_and_env_runs_the_report(monkeypatch, capsys):
+    """Jupyter exits at once as root ("Running as root is not recommended"): course.py says so and allows it."""
+    course = _course_script()
+    calls = []
+    monkeypatch.setattr(course, "setup", lambda: "PY")
+    monkeypatch.setattr(course.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
+    monkeypatch.setattr(course.os, "geteuid", lambda: 0, raising=False)
+    assert course.main(["lab"]) == 0 and "--allow-root" in calls[-1]
+    assert "running as root" in capsys.readouterr().out
+    monkeypatch.setattr(course.os, "geteuid", lambda: 1000, raising=False)
+    assert course.main(["lab"]) == 0 and "--allow-root" not in calls[-1]
+    assert course.main(["env"]) == 0 and calls[-1] == ["PY", "-m", "course_lib", "env"]
