@@ -5,7 +5,9 @@ set, writes the executed ``.ipynb`` and an HTML page, and collects a summary row
 (notebook, profile, device, wall time, the key metrics the notebook reported via
 :func:`course_lib.notebook.report.record`, pass/fail) into ``summary.md`` and ``summary.json``.
 
-``inplace=True`` also writes outputs back into ``notebooks/`` and records, in
+``inplace=True`` trains every model (``$COURSE_ALWAYS_TRAIN=1``: no checkpoint left by an earlier run or a
+bundle is loaded, so the committed outputs and machine times are those of a fresh run), writes the outputs
+back into ``notebooks/`` and records, in
 ``notebooks/outputs.lock.json``, the hash of each notebook's code cells and the hash of the
 configs of the chapters it imports (:func:`configs_hash`); a test compares both with the
 notebooks and the library, so committed outputs cannot silently go stale.
@@ -28,6 +30,8 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from ..train import ALWAYS_TRAIN_ENV
 
 __all__ = ["NOTEBOOK_DIR", "LOCK_FILE", "notebook_paths", "code_hash", "chapters_used", "configs_hash",
            "finish_progress_text", "html_page", "run_notebooks"]
@@ -183,6 +187,8 @@ def run_notebooks(profile: str | None = None, only: str | None = None,
         metrics_file.unlink()
         env_before = dict(os.environ)
         os.environ.update({"COURSE_PROFILE": profile, "COURSE_METRICS_FILE": str(metrics_file)})
+        if inplace:    # committed outputs and their machine times come from training, never from a cached checkpoint
+            os.environ[ALWAYS_TRAIN_ENV] = "1"
         t0 = time.perf_counter()
         status, error = "pass", ""
         try:
