@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from course_lib.exercises.contrastive import check_alignment_uniformity, check_translate
+from course_lib.exercises.contrastive import check_alignment_uniformity, check_nt_xent_logits, check_translate
 from course_lib.exercises.solutions import contrastive as solutions
 
 
@@ -71,3 +71,43 @@ def test_translate_mistakes_are_named():
     assert v.status == "wrong" and "2/W" in v.message
     v = check_translate(lambda x, s: x[:, :, 1:], quiet=True)
     assert v.status == "wrong" and "shaped like the input" in v.message
+
+
+def test_nt_xent_logits_solution_passes_and_matches_the_library():
+    from course_lib.objectives.infonce import nt_xent, nt_xent_logits
+    assert check_nt_xent_logits(solutions.nt_xent_logits_targets, quiet=True).correct
+    assert check_nt_xent_logits(_stub, quiet=True).status == "not attempted"
+    z1, z2 = torch.randn(5, 4), torch.randn(5, 4)
+    logits, targets = solutions.nt_xent_logits_targets(z1, z2, 0.3)
+    ref_logits, ref_targets = nt_xent_logits(z1, z2, 0.3)
+    assert torch.equal(targets, ref_targets) and torch.allclose(logits, ref_logits)
+    assert torch.allclose(F.cross_entropy(logits, targets), nt_xent(z1, z2, 0.3))
+
+
+def _nt_xent_variant(mask=True, normalize=True, tau_times=False, targets="other"):
+    def fn(z1, z2, tau):
+        b = len(z1)
+        u = torch.cat([z1, z2])
+        u = F.normalize(u, dim=1) if normalize else u
+        logits = u @ u.T * tau if tau_times else u @ u.T / tau
+        if mask:
+            logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool), float("-inf"))
+        other = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
+        t = {"other": other, "self": torch.arange(2 * b),
+             "first half only": torch.cat([torch.arange(b, 2 * b), torch.arange(b, 2 * b)])}[targets]
+        return logits, t
+    return fn
+
+
+def test_nt_xent_logits_mistakes_are_named():
+    def message(**kw):
+        v = check_nt_xent_logits(_nt_xent_variant(**kw), quiet=True)
+        assert v.status == "wrong", kw
+        return v.message
+    assert "mask the diagonal" in message(mask=False)
+    assert "normalise each row" in message(normalize=False)
+    assert "divide the similarities by tau" in message(tau_times=True)
+    assert "OTHER view" in message(targets="self")
+    assert "last B anchors" in message(targets="first half only")
+    v = check_nt_xent_logits(lambda z1, z2, tau: _nt_xent_variant()(z1, z2, tau)[0], quiet=True)
+    assert v.status == "wrong" and "pair" in v.message

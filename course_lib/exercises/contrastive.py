@@ -5,6 +5,10 @@
   slips (no normalisation, the pairs i = j kept, the distance not squared, no log) are named.
 * :func:`check_translate` - ``fn(images, shifts) -> images`` must shift every image of a
   batch by its own whole-pixel (dx, dy), filling with 0, in one batched call.
+* :func:`check_nt_xent_logits` - ``fn(z1, z2, tau) -> (logits, targets)`` must build NT-Xent's
+  (2B, 2B) cosine-similarity logits over tau with the diagonal masked, and the index of each anchor's
+  other view; the usual slips (diagonal kept, the anchor as its own target, no normalisation, tau
+  multiplied) are named.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import torch
 
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_alignment_uniformity", "check_translate"]
+__all__ = ["check_alignment_uniformity", "check_translate", "check_nt_xent_logits"]
 
 
 def _unit(z: torch.Tensor) -> torch.Tensor:
@@ -139,3 +143,75 @@ def check_translate(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], qu
                                 "normalised [-1, 1] coordinates of affine_grid, and empty pixels must be 0")
 
     return run_checker("translate", fn, check, quiet)
+
+
+def _reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float, *, normalize: bool = True,
+                       tau_times: bool = False) -> torch.Tensor:
+    """NT-Xent logits by a double loop (and its slips): s_ij / tau for i != j over the 2B views, -inf on i = j."""
+    u = torch.cat([z1, z2])
+    u = _unit(u) if normalize else u
+    n = len(u)
+    logits = torch.empty(n, n, dtype=u.dtype)
+    for i in range(n):
+        for j in range(n):
+            s = (u[i] * u[j]).sum()
+            logits[i, j] = float("-inf") if i == j else (s * tau if tau_times else s / tau)
+    return logits
+
+
+def check_nt_xent_logits(fn: Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor]],
+                         quiet: bool = False) -> Verdict:
+    """Check a learner's ``logits_and_targets(z1, z2, tau)``: for B pairs, logits (2B, 2B) with
+    logits[i, j] = cos(u_i, u_j) / tau and -inf on the diagonal, and targets (2B,) of integers with the
+    other view's index, i + B for i < B and i - B for i >= B (eq. NT-Xent, Chen et al. 2020)."""
+
+    def check(f: Callable) -> None:
+        gen = torch.Generator().manual_seed(5)
+        for b, d, tau in ((4, 3, 0.5), (6, 8, 0.1), (3, 5, 1.0)):
+            z1 = 3.0 * torch.randn(b, d, generator=gen, dtype=torch.float64)
+            z2 = z1 + 0.5 * torch.randn(b, d, generator=gen, dtype=torch.float64)
+            out = f(z1.clone(), z2.clone(), tau)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise ExerciseWrong("return a pair: (logits of shape (2B, 2B), targets of shape (2B,))")
+            logits, targets = out
+            if not isinstance(logits, torch.Tensor) or logits.shape != (2 * b, 2 * b):
+                raise ExerciseWrong(f"logits for B = {b} pairs must have shape ({2 * b}, {2 * b}): every view "
+                                    f"against every view, got {getattr(logits, 'shape', type(logits).__name__)}")
+            if not logits.is_floating_point():
+                raise ExerciseWrong(f"logits must be floating point (similarities divided by tau), got {logits.dtype}")
+            if not isinstance(targets, torch.Tensor) or targets.shape != (2 * b,):
+                raise ExerciseWrong(f"targets must be a tensor of shape ({2 * b},): one index per anchor, got "
+                                    f"{getattr(targets, 'shape', type(targets).__name__)}")
+            if targets.is_floating_point() or targets.dtype == torch.bool:
+                raise ExerciseWrong(f"targets must be integer class indices (torch.long), as cross_entropy "
+                                    f"expects, got {targets.dtype}")
+            want = _reference_nt_xent(z1, z2, tau)
+            got = logits.detach().double().cpu()
+            diag = torch.eye(2 * b, dtype=torch.bool)
+            if torch.isfinite(got[diag]).any():
+                raise ExerciseWrong("mask the diagonal: logits[i, i] must be -inf. A view is not a candidate for "
+                                    "itself; s_ii / tau = 1 / tau is the largest logit and puts a floor of log 2 "
+                                    "under the loss")
+            off = ~diag
+            if not torch.allclose(got[off], want[off], rtol=1e-4, atol=1e-6):
+                if torch.allclose(got[off], _reference_nt_xent(z1, z2, tau, normalize=False)[off], rtol=1e-4):
+                    raise ExerciseWrong("normalise each row to unit length before the dot products: NT-Xent uses "
+                                        "cosine similarities (otherwise the loss depends on the vectors' lengths)")
+                if torch.allclose(got[off], _reference_nt_xent(z1, z2, tau, tau_times=True)[off], rtol=1e-4):
+                    raise ExerciseWrong("divide the similarities by tau, do not multiply: a small temperature "
+                                        "sharpens the softmax")
+                raise ExerciseWrong(f"logits for B = {b}, tau = {tau}: off the diagonal they must be "
+                                    "cos(u_i, u_j) / tau over the 2B views stacked as [z1; z2]")
+            other = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
+            if not torch.equal(targets.detach().cpu().long(), other):
+                if torch.equal(targets.detach().cpu().long(), torch.arange(2 * b)):
+                    raise ExerciseWrong("the target of anchor i is its OTHER view, not itself: i + B for the first "
+                                        "B rows, i - B for the last B (the diagonal is masked, so i itself can "
+                                        "never be chosen)")
+                if torch.equal(targets.detach().cpu().long()[:b], other[:b]):
+                    raise ExerciseWrong("the first B targets are right; the last B anchors (the z2 views) point "
+                                        "back to their z1 view: target i - B for i >= B")
+                raise ExerciseWrong(f"targets for B = {b}: expected {other.tolist()} (each anchor's other view), "
+                                    f"got {targets.tolist()}")
+
+    return run_checker("NT-Xent logits and targets", fn, check, quiet)

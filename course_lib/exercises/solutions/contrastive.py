@@ -1,11 +1,12 @@
-"""Reference solutions for notebook 04's exercises (alignment and uniformity; a batched translation augmentation)."""
+"""Reference solutions for notebook 04's exercises (alignment and uniformity; a batched translation augmentation;
+NT-Xent's logits and targets)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["alignment", "uniformity", "translate"]
+__all__ = ["alignment", "uniformity", "translate", "nt_xent_logits_targets"]
 
 
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
@@ -32,3 +33,12 @@ def translate(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     theta[:, 1, 2] = -2.0 * shifts[:, 1].to(images.dtype) / h
     grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def nt_xent_logits_targets(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """NT-Xent's logits (2B, 2B): cosine similarities / tau, diagonal -inf; targets (2B,): the other view."""
+    b = len(z1)
+    u = F.normalize(torch.cat([z1, z2]), dim=1)                                    # (2B, D) unit rows
+    logits = (u @ u.T / tau).masked_fill(torch.eye(2 * b, dtype=torch.bool, device=u.device), float("-inf"))
+    targets = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(u.device)  # i + B, then i - B
+    return logits, targets
