@@ -48,7 +48,7 @@ CHECKERS = {
     "alignment": (_alignment_pair("alignment"), s_con.alignment),
     "uniformity": (_alignment_pair("uniformity"), s_con.uniformity),
     "translate": (_quiet(contrastive.check_translate), s_con.translate),
-    "NT-Xent logits": (_quiet(contrastive.check_nt_xent_logits), s_con.nt_xent_logits_targets),
+    "NT-Xent logits": (_quiet(contrastive.check_nt_xent_logits), s_con.nt_xent_logits),
     "smoothed D loss": (_quiet(gan.check_smoothed_discriminator_loss), s_gan.smoothed_discriminator_loss),
     "generator loss": (_quiet(gan.check_generator_loss), s_gan.generator_loss),
     "mel filterbank": (_quiet(masked_audio.check_mel_filterbank), s_aud.mel_filterbank),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["alignment", "uniformity", "translate", "nt_xent_logits_targets"]
+__all__ = ["alignment", "uniformity", "translate", "nt_xent_logits"]
 
 
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
@@ -35,7 +35,7 @@ def translate(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def nt_xent_logits_targets(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+def nt_xent_logits(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
     """NT-Xent's logits (2B, 2B): cosine similarities / tau, diagonal -inf; targets (2B,): the other view."""
     b = len(z1)
     u = F.normalize(torch.cat([z1, z2]), dim=1)                                    # (2B, D) unit rows
