@@ -130,8 +130,9 @@ def main(argv: list[str]) -> int:
             # Jupyter refuses to start as root (containers, the devcontainer) unless told it may
             print("course.py lab: running as root (a container?), so JupyterLab is started with --allow-root")
             extra = ["--allow-root"]
-        return subprocess.call([str(python), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT / "notebooks"),
-                                *extra, *argv[1:]], cwd=ROOT, env=env)
+        # the server's root is the repository, so the notebooks' links to ../docs/ open; the browser starts in notebooks/
+        return subprocess.call([str(python), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT),
+                                "--ContentsManager.preferred_dir=notebooks", *extra, *argv[1:]], cwd=ROOT, env=env)
     if command in {"editions", "bundle", "site", "env"}:      # site: the course website in artifacts/site/, offline
         return subprocess.call([str(python), "-m", "course_lib", command, *argv[1:]], cwd=ROOT, env=env)
     if command == "browser-test":   # JupyterLab + headless Chromium, smoke profile; artifacts/browser/

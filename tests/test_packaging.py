@@ -102,6 +102,9 @@ def test_lab_as_root_passes_allow_root_and_env_runs_the_report(monkeypatch, caps
     monkeypatch.setattr(course.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
     monkeypatch.setattr(course.os, "geteuid", lambda: 0, raising=False)
     assert course.main(["lab"]) == 0 and "--allow-root" in calls[-1]
+    # the server's root is the repository (notebook 00 links to ../docs/), the file browser opens on notebooks/
+    assert calls[-1][calls[-1].index("--notebook-dir") + 1] == str(course.ROOT)
+    assert "--ContentsManager.preferred_dir=notebooks" in calls[-1]
     assert "running as root" in capsys.readouterr().out
     monkeypatch.setattr(course.os, "geteuid", lambda: 1000, raising=False)
     assert course.main(["lab"]) == 0 and "--allow-root" not in calls[-1]

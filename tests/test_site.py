@@ -44,6 +44,9 @@ def test_site_builds_offline_with_every_chapter_and_its_figures(tmp_path):
         assert f'href="{path.stem}.html"' in index                     # in the navigation of every page
     for _, name in GUIDES:
         assert (out / name.replace(".md", ".html")).exists(), name
+    start = (out / "00_start_here.html").read_text(encoding="utf-8")
+    assert 'href="glossary.html#notation"' in start and 'href="troubleshooting.html"' in start   # was ../docs/x.md
+    assert "../docs/" not in start
     # nothing is fetched from the network to read a page (the search shim only serves file:// search)
     remote = set(re.findall(r'<(?:script|img|link)[^>]+(?:src|href)="(https?://[^"]+)"', index))
     assert remote <= {"https://unpkg.com/iframe-worker/shim"}, remote

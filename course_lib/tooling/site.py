@@ -89,6 +89,17 @@ def _rewrite_links(text: str) -> str:
     return re.sub(r"\]\((?:docs/|\.\./|notebooks/)", "](", text)
 
 
+def _notebook_links(nb):
+    """The notebook with its markdown links as they must read on the site, where every page is NAME.html in one
+    folder: ../docs/x.md and ../x.md -> x.html, ../README.md -> index.html, NN.ipynb -> NN.html."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text = re.sub(r"\]\(\.\./README\.md", "](index.html", cell.source)
+            text = re.sub(r"\]\((?:\.\./docs/|\.\./)?([\w./-]+?)\.(?:md|ipynb)(?=[#)])", r"](\1.html", text)
+            cell.source = text
+    return nb
+
+
 def _config(chapters: list[tuple[str, str]], guides: list[tuple[str, str]]) -> str:
     nav = ["nav:", "  - Home: index.md", "  - Chapters:"]
     nav += [f"      - {json.dumps(title)}: {name}" for title, name in chapters]
@@ -152,7 +163,7 @@ def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
         chapters = []
         for path in notebook_paths():
             nb = nbformat.read(path, as_version=4)
-            nbformat.write(static_outputs(nb), src / path.name)
+            nbformat.write(_notebook_links(static_outputs(nb)), src / path.name)
             chapters.append((chapter_title(nb).split(":")[0], path.name))     # "01 · Attention" in the navigation
         config = Path(tmp) / "mkdocs.yml"
         config.write_text(_config(chapters, guides), encoding="utf-8")
