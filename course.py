@@ -130,7 +130,8 @@ def main(argv: list[str]) -> int:
             # Jupyter refuses to start as root (containers, the devcontainer) unless told it may
             print("course.py lab: running as root (a container?), so JupyterLab is started with --allow-root")
             extra = ["--allow-root"]
-        # the server's root is the repository, so the notebooks' links to ../docs/ open; the browser starts in notebooks/
+        # the server's root is the repository, so the notebooks' links to ../docs/ open;
+        # the file browser starts in notebooks/
         return subprocess.call([str(python), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT),
                                 "--ContentsManager.preferred_dir=notebooks", *extra, *argv[1:]], cwd=ROOT, env=env)
     if command in {"editions", "bundle", "site", "env"}:      # site: the course website in artifacts/site/, offline
