@@ -57,11 +57,7 @@ def test_every_declared_make_target_exists():
 
 def test_course_py_help_never_runs_the_setup(monkeypatch, capsys, tmp_path):
     """`python3 course.py bundle --help` used to install everything before printing its help."""
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location("course_script", Path(__file__).resolve().parents[1] / "course.py")
-    course = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(course)
+    course = _course_script()
     monkeypatch.setattr(course, "setup", lambda: (_ for _ in ()).throw(AssertionError("setup ran")))
     monkeypatch.setattr(course, "_venv_python", lambda: tmp_path / "no-venv" / "python")
     for command in ("bundle", "editions"):
@@ -70,14 +66,10 @@ def test_course_py_help_never_runs_the_setup(monkeypatch, capsys, tmp_path):
 
 
 def test_setup_names_the_debian_package_when_venv_cannot_bootstrap_pip(monkeypatch, tmp_path):
-    import importlib.util
     import sys
-    from pathlib import Path
 
     import pytest
-    spec = importlib.util.spec_from_file_location("course_script", Path(__file__).resolve().parents[1] / "course.py")
-    course = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(course)
+    course = _course_script()
     monkeypatch.setattr(course, "_venv_python", lambda: tmp_path / "no-venv" / "python")
     monkeypatch.setitem(sys.modules, "ensurepip", None)                   # as on Debian without python3.X-venv
     with pytest.raises(SystemExit, match=rf"apt install python3\.{sys.version_info.minor}-venv"):
