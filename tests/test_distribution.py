@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_wheel_has_the_plays_and_no_solutions(tmp_path):
     src = tmp_path / "src"       # a copy: building never writes build/ or egg-info into the checkout
     src.mkdir()
-    for name in ["pyproject.toml", "README.md", *(p.name for p in ROOT.glob("LICEN[CS]E*"))]:
+    for name in ["pyproject.toml", "README.md", "THIRD_PARTY.md", *(p.name for p in ROOT.glob("LICEN[CS]E*"))]:
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "course_lib", src / "course_lib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     assert (src / "course_lib" / "exercises" / "solutions" / "start.py").exists()   # present in the source
@@ -34,5 +34,7 @@ def test_wheel_has_the_plays_and_no_solutions(tmp_path):
     assert "course_lib/exercises/start.py" in names and "course_lib/exercises/base.py" in names
     assert "course_lib/notebook/viz.py" in names
     assert "course_lib/data/shakespeare_plays.json.xz" in names          # a plain install has the plays
+    assert "course_lib/data/mnist_5k.npz" in names                       # and the digits
+    assert any(n.endswith(".dist-info/licenses/THIRD_PARTY.md") for n in names), "THIRD_PARTY.md is not in the wheel"
     leaked = [n for n in names if "solutions" in n.split("/")]
     assert not leaked, f"the wheel ships the reference solutions: {leaked}"

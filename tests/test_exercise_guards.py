@@ -56,6 +56,7 @@ CHECKERS = {
     "masked L1": (_quiet(masked_audio.check_masked_l1), s_aud.masked_l1),
     "whole-word mask": (_quiet(mlm.check_whole_word_mask), s_mlm.whole_word_mask),
     "masked loss": (_quiet(mlm.check_masked_loss), s_mlm.masked_loss),
+    "stream batch": (_quiet(rnn_lm.check_stream_batch), s_rnn.stream_batch),
     "add-k bigram": (_quiet(rnn_lm.check_add_k_bigram_nll), s_rnn.add_k_bigram_nll),
     "temperature sampling": (_quiet(rnn_lm.check_temperature_sampling), s_rnn.sample_with_temperature),
     "standardize": (_quiet(start.check_standardize), s_start.standardize),

@@ -3,8 +3,10 @@
 import pytest
 import torch
 
-from course_lib.exercises.rnn_lm import check_add_k_bigram_nll, check_temperature_sampling
-from course_lib.exercises.solutions.rnn_lm import add_k_bigram_nll, sample_with_temperature
+from course_lib.chapters import rnn_lm
+from course_lib.chapters.char_lm import CharData
+from course_lib.exercises.rnn_lm import check_add_k_bigram_nll, check_stream_batch, check_temperature_sampling
+from course_lib.exercises.solutions.rnn_lm import add_k_bigram_nll, sample_with_temperature, stream_batch
 from course_lib.models.ngram import NGramLM
 
 
@@ -20,6 +22,43 @@ def _add_k(train, val, V, k, *, denom=None, log=torch.log, reduce=torch.mean, sw
     p = (counts + k) / (counts.sum(1, keepdim=True) + (k * V if denom is None else denom(k, V)))
     va, vb = (val[1:], val[:-1]) if swap else (val[:-1], val[1:])
     return float(reduce(-log(p[va, vb])))
+
+
+def _batch(ids, B, T, step, *, interleave=False, start=None, shift=1, wrap=True):
+    """A stream batch with switches that build each classic mistake."""
+    L = len(ids) // B
+    streams = ids[: B * L].view(L, B).T if interleave else ids[: B * L].view(B, L)
+    w = step % ((L - 1) // T) if wrap else step
+    s0 = w * T if start is None else start(step)
+    return streams[:, s0: s0 + T], streams[:, s0 + shift: s0 + shift + T]
+
+
+def test_stream_batch_solution_is_the_library_task():
+    ids = torch.arange(500)
+    task = rnn_lm.CharLMTask(ids, ids, CharData(batch_size=4, seq_len=9))
+    for step in (0, 1, task.windows - 1, task.windows, 3 * task.windows + 2):
+        x, y = stream_batch(ids, 4, 9, step)
+        assert torch.equal(x, task.batch(step)["x"]) and torch.equal(y, task.batch(step)["y"])
+
+
+def test_stream_batch_checker():
+    assert check_stream_batch(stream_batch).correct
+    assert check_stream_batch(lambda i, B, T, s: tuple(t.int() for t in stream_batch(i, B, T, s))).correct
+    wrong = {
+        "contiguous slice": lambda i, B, T, s: _batch(i, B, T, s, interleave=True),
+        "y equals x": lambda i, B, T, s: _batch(i, B, T, s, shift=0),
+        "wrong way": lambda i, B, T, s: _batch(i, B, T, s, shift=-1) if s else _batch(i, B, T, s),
+        "overlap": lambda i, B, T, s: _batch(i, B, T, s, start=lambda s: s),
+        "skipped": lambda i, B, T, s: _batch(i, B, T, s, start=lambda s: s * (T + 1)),
+        "wrap around": lambda i, B, T, s: _batch(i, B, T, min(s, 6), wrap=False),      # stuck at the last window
+        "shape (B, T)": lambda i, B, T, s: (i[:T], i[1:T + 1]),
+        "integer dtype": lambda i, B, T, s: tuple(t.float() for t in stream_batch(i, B, T, s)),
+        "pair of tensors": lambda i, B, T, s: stream_batch(i, B, T, s)[0],
+    }
+    for needle, fn in wrong.items():
+        verdict = check_stream_batch(fn)
+        assert verdict.status == "wrong" and needle in verdict.message, (needle, verdict.message)
+    assert check_stream_batch(_stub).status == "not attempted"
 
 
 def test_add_k_bigram_checker():

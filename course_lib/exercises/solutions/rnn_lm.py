@@ -3,6 +3,15 @@
 import torch
 
 
+def stream_batch(ids: torch.Tensor, batch_size: int, seq_len: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch ``step`` of the stream layout: x (B, T) and y = x shifted by one, each row a contiguous stream."""
+    length = len(ids) // batch_size
+    streams = ids[: batch_size * length].view(batch_size, length)          # (B, L): row b is one slice
+    start = (step % ((length - 1) // seq_len)) * seq_len                   # whole windows only, then wrap
+    chunk = streams[:, start: start + seq_len + 1]                         # (B, T + 1)
+    return chunk[:, :-1], chunk[:, 1:]
+
+
 def add_k_bigram_nll(train_ids: torch.Tensor, val_ids: torch.Tensor, V: int, k: float) -> float:
     """Mean nats/char of val_ids[1:] under P(c | ctx) = (count(ctx, c) + k) / (count(ctx) + k V)."""
     train_ids, val_ids = train_ids.long(), val_ids.long()                   # compact uint8 ids would overflow
