@@ -82,7 +82,7 @@ def test_text_must_be_a_file_long_enough_for_the_configuration(tmp_path, capsys)
     assert main(["train", "rnn_lm", "--profile", "class", "--text", str(short), "--out", str(tmp_path / "r"),
                  "--quiet"]) == 2                                                   # class: 64 streams x 129
     err = capsys.readouterr().err
-    assert "need at least 8,256 and 32; use a file of at least 9,174 characters" in err
+    assert "need at least 4,128 and 32; use a file of at least 4,587 characters" in err
     tiny = tmp_path / "tiny.txt"
     tiny.write_text(line * 24, encoding="utf-8")                                   # validation < one window
     assert main(["train", "transformer_lm", "--profile", "class", "--text", str(tiny), "--out",

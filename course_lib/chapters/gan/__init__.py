@@ -93,8 +93,8 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
         baselines={"frechet_real_vs_real": round(judge.real_floor(), 3),
                    "frechet_untrained_generator": round(untrained_fd, 3),
                    "nn_distance_heldout_real": round(float(nn_real.median()), 3)},
-        data={"source": "MNIST-5k (shipped with the course), stratified 80/20 split", "train_images": len(data["train_x"]),
-              "val_images": len(data["val_x"])},
+        data={"source": "MNIST-5k (shipped with the course), stratified 80/20 split",
+              "train_images": len(data["train_x"]), "val_images": len(data["val_x"])},
         classifier_wall_s=round(clf_result.wall_s, 2))
 
 
