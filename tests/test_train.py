@@ -193,7 +193,12 @@ def test_time_budget_ends_at_the_minimum_rate_and_finishes(tmp_path):
     train = result.history["train"]
     assert 10 < result.steps < 10**7 and not result.stopped_early
     assert train[-1]["time_s"] >= 0.6 > train[-2]["time_s"]
-    assert train[-1]["lr"] == pytest.approx(0.005, rel=0.05)        # r * lr, up to the last step's progress
+    # the last step's rate is the schedule at the progress the previous step left (a slow step under load can
+    # leave it short of 1): wsd decays linearly from lr to r * lr over the last 30% of the seconds
+    p_prev = train[-2]["time_s"] / 0.6
+    at_p_prev = 0.05 - 0.045 * min(1.0, max(0.0, (p_prev - 0.7) / 0.3))
+    assert 0.005 * (1 - 1e-9) <= train[-1]["lr"] <= at_p_prev * 1.05, (train[-1]["lr"], p_prev)
+    assert p_prev < 0.95 or train[-1]["lr"] <= 0.005 + 0.045 * 0.2       # near the end: near the minimum
     assert max(r["lr"] for r in train) > 0.045 and all(a["time_s"] <= b["time_s"] for a, b in zip(train, train[1:]))
     status = checkpoints.inspect(tmp_path, checkpoints.fingerprint(_model(), RegressionTask(), cfg), cfg.steps)
     assert status.kind == "finished" and status.step == result.steps
