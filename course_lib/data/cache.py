@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-__all__ = ["data_dir", "digest_files", "digest_text", "cached_file", "atomic_write_bytes", "read_only"]
+__all__ = ["data_dir", "digest_files", "digest_text", "cached_file", "atomic_write_bytes", "read_only",
+           "read_shipped"]
 
 _READ_ONLY = contextvars.ContextVar("course_cache_read_only", default=False)
 
@@ -58,6 +59,20 @@ def data_dir() -> Path:
         raise OSError(err.errno, f"cannot create the course's data folder ({err.strerror}); set COURSE_DATA_DIR "
                                  f"to a writable folder", str(path)) from None
     return path
+
+
+def read_shipped(path: Path, sha256: str, what: str) -> bytes:
+    """The bytes of a data file that ships with the course, after checking its SHA-256; a clear error if not."""
+    try:
+        payload = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} is missing: reinstall the course (pip install -e .) "
+                                f"or restore it with git") from None
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != sha256:
+        raise ValueError(f"{path} is damaged (SHA-256 {digest[:16]}..., expected {sha256[:16]}...): "
+                         f"restore it with git or reinstall the course")
+    return payload
 
 
 def digest_files(paths: Iterable[Path]) -> str:

@@ -7,12 +7,13 @@ split with the same class proportions. Used by notebooks 00, 03 and 04.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .cache import read_shipped
 
 __all__ = ["MNIST_FILE", "MNIST_SHA256", "load_mnist5k", "load_digits8x8", "stratified_split", "to_tanh_range"]
 
@@ -24,14 +25,7 @@ MNIST_SHA256 = "246e0c30eeea57c8d0037d3f38c8e00651ec204cc61b8022563e9aeeb9d756f4
 
 def load_mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
     """5,000 MNIST digits, 500 per class: images (5000, 1, 28, 28) float32 in [0, 1], labels (5000,) int64."""
-    if not MNIST_FILE.is_file():
-        raise FileNotFoundError(f"{MNIST_FILE} is missing: reinstall the course (pip install -e .) or restore it "
-                                "with git checkout")
-    payload = MNIST_FILE.read_bytes()
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != MNIST_SHA256:
-        raise ValueError(f"{MNIST_FILE} is damaged (SHA-256 {digest[:16]}..., expected {MNIST_SHA256[:16]}...): "
-                         "restore it with git checkout or reinstall the course")
+    payload = read_shipped(MNIST_FILE, MNIST_SHA256, "the digits file")
     with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:                # plain arrays, never pickles
         images = torch.from_numpy(arrays["images"]).float().div_(255.0).unsqueeze(1)   # (N, 1, 28, 28)
         labels = torch.from_numpy(arrays["labels"].astype(np.int64))                  # (N,)

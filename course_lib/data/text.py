@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .cache import cached_file, digest_text
+from .cache import cached_file, digest_text, read_shipped
 from .wordpiece import count_words, learn_wordpiece_vocab
 
 __all__ = [
@@ -72,15 +72,7 @@ class Play:
 
 def play_sources() -> dict[str, str]:
     """The plays' Markdown, ``{"<genre>/<slug>.md": text}``, read from :data:`PLAYS_FILE` after checking its SHA-256."""
-    try:
-        payload = PLAYS_FILE.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"the plays file {PLAYS_FILE} is missing: reinstall the course "
-                                f"(pip install -e .) or restore it with git") from None
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != PLAYS_SHA256:
-        raise ValueError(f"{PLAYS_FILE} is damaged (SHA-256 {digest[:16]}..., expected {PLAYS_SHA256[:16]}...): "
-                         f"restore it with git or reinstall the course")
+    payload = read_shipped(PLAYS_FILE, PLAYS_SHA256, "the plays file")
     return json.loads(lzma.decompress(payload).decode("utf-8"))
 
 
