@@ -612,6 +612,18 @@ def load_finished(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | 
                         items_per_s=items / wall if wall > 0 else 0.0, checkpoint=status.path, loaded=True), status)
 
 
+_TRAINED_HERE: dict[Path, tuple[int, int] | None] = {}   # checkpoint -> (mtime_ns, size) when this process wrote it
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """``(mtime_ns, size)`` of a file, None if it is missing: tells a checkpoint this process wrote from a later one."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def fit_or_load(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Path | None, *,
                 device: torch.device | str | None = None, progress: bool = True, desc: str = "train"
                 ) -> tuple[TrainResult, str]:
@@ -619,8 +631,9 @@ def fit_or_load(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Pa
 
     Training leaves its checkpoint in ``folder``, so the classroom bundle and a notebook's second
     run start from the trained model; a stale or unreadable checkpoint is replaced. With
-    ``$COURSE_ALWAYS_TRAIN=1`` (the test command sets it) nothing is loaded or resumed: the run trains
-    from step 0, so a notebook run as a test exercises the training code of the course_lib it imports.
+    ``$COURSE_ALWAYS_TRAIN=1`` (the test command sets it) no earlier run's checkpoint is loaded or resumed:
+    the run trains from step 0, so a notebook run as a test exercises the training code of the course_lib it
+    imports; a checkpoint this same process trained (a notebook's second call for one model) is loaded.
     """
     if folder is None:
         return fit(model, task, cfg, device=device, progress=progress, desc=desc), "trained (no checkpoint folder)"
@@ -636,8 +649,15 @@ def fit_or_load(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Pa
         note = f"; {Path(folder).name}/ is read-only, so this run's checkpoint is in {fallback}"
         folder = fallback
     if os.environ.get(ALWAYS_TRAIN_ENV) == "1":
+        path = (Path(folder) / checkpoints.CHECKPOINT_NAME).resolve()
+        if path in _TRAINED_HERE and _TRAINED_HERE[path] == _file_stamp(path):
+            result, _ = load_finished(model, task, cfg, folder, device)
+            if result is not None:
+                return result, (f"loaded the checkpoint this process trained earlier (${ALWAYS_TRAIN_ENV}=1 loads "
+                                f"no checkpoint of an earlier run{note})")
         result = fit(model, task, cfg, device=device, out_dir=folder, progress=progress, desc=desc)
-        return result, f"trained (${ALWAYS_TRAIN_ENV}=1: checkpoints are not loaded{note})"
+        _TRAINED_HERE[path] = _file_stamp(path)
+        return result, f"trained (${ALWAYS_TRAIN_ENV}=1: checkpoints of earlier runs are not loaded{note})"
     result, status = load_finished(model, task, cfg, folder, device)
     if result is not None:
         return result, f"loaded a finished checkpoint ({status.reason}{note})"

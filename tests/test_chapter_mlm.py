@@ -96,6 +96,34 @@ def test_compare_label_budgets_rejects_unknown_tasks_and_methods(data):
         chapter.compare_label_budgets(model, data, cfg, progress=False, methods=("mlm_score",))
 
 
+def test_compare_label_budgets_pairs_run_r_with_model_r(data):
+    """One model per run: run r's frozen features come from model r (and a wrong count is named)."""
+    from course_lib.models.mlm import MaskedLM
+    cfg = for_profile(chapter.Config, "smoke", {**TINY, "study.ft_repeats": 2})
+    a, b = (MaskedLM(chapter.model_config(cfg)) for _ in range(2))     # two random encoders: different features
+    def probe(models):
+        return chapter.compare_label_budgets(models, data, cfg, progress=False, methods=("frozen_probe",))["runs"]
+    paired, only_a, only_b = probe([a, b]), probe(a), probe([b, b])
+    assert paired["frozen_probe"][0] == [only_a["frozen_probe"][0][0], only_b["frozen_probe"][0][1]]
+    with pytest.raises(ValueError, match="one pre-trained model or cfg.study.ft_repeats = 2"):
+        probe([a, b, a])
+
+
+def test_pretrain_runs_are_independent_seeds_with_their_own_checkpoints(tmp_path, data, one_thread):
+    from course_lib.tooling.bundle import verify_checkpoints
+    cfg = for_profile(chapter.Config, "smoke", {**TINY, "train.steps": 3, "study.ft_repeats": 2})
+    runs = chapter.pretrain_runs(cfg, "cpu", folder=tmp_path, progress=False)
+    assert len(runs) == 2 and all(how.startswith("trained") for _, _, how in runs)
+    (m0, _, _), (m1, _, _) = runs
+    assert not torch.equal(m0.encoder.tok_emb.weight, m1.encoder.tok_emb.weight)   # seeds 0 and 1 differ
+    assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "seed1" / "checkpoint.pt").exists()
+    again = chapter.pretrain_runs(cfg, "cpu", folder=tmp_path, progress=False)
+    assert all(result.loaded for _, result, _ in again)
+    torch.testing.assert_close(again[1][0].encoder.tok_emb.weight, m1.encoder.tok_emb.weight)
+    assert set(chapter.CHAPTER.checkpointed(cfg)) == {"", "seed1"}
+    assert verify_checkpoints(tmp_path, chapter.CHAPTER, cfg)[0] == "ok"     # the classroom bundle sees both
+
+
 def test_pack_sequences_by_hand_and_config():
     rows = chapter.pack_sequences([[5, 6, 7], [8, 9], [10] * 20, []], seq_len=8)
     assert rows.tolist() == [[2, 5, 6, 7, 3, 8, 9, 3], [2] + [10] * 6 + [3]]
@@ -211,7 +239,7 @@ def test_cli_writes_metrics(tmp_path, monkeypatch, one_thread):
     assert m["chapter"] == "mlm" and m["steps"] == 3 and "masked_accuracy" in m["metrics"]
     assert set(m["metrics"]["finetune_accuracy"]) == set(chapter.METHODS)
     assert all(set(v) == {"16"} for v in m["metrics"]["finetune_accuracy"].values())
-    draws, spread = m["metrics"]["finetune_label_draws"], m["metrics"]["finetune_accuracy_sd"]
+    draws, spread = m["metrics"]["finetune_runs"], m["metrics"]["finetune_accuracy_sd"]
     assert set(spread) == set(chapter.METHODS) and all(set(v) == {"16"} for v in spread.values())
     assert all((sd is None) if draws == 1 else sd >= 0 for v in spread.values() for sd in v.values())
     assert {"unigram_masked_accuracy", "unigram_masked_perplexity", "finetune_majority_class",

@@ -232,6 +232,11 @@ def test_always_train_env_skips_a_finished_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_ALWAYS_TRAIN", "1")
     result, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
     assert how.startswith("trained") and not result.loaded and result.steps == 5
+    again, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)   # what this process trained
+    assert how.startswith("loaded the checkpoint this process trained") and again.loaded
+    fit(_model(), RegressionTask(), cfg, out_dir=tmp_path, progress=False)    # a checkpoint fit_or_load did not record
+    result, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
+    assert how.startswith("trained") and not result.loaded
 
 
 def test_lr_follows_schedule_in_history():

@@ -3,8 +3,8 @@
 Read in the order of notebook 02: ``config`` (what you can change), ``data`` (WordPiece rows
 and the verse/prose label), ``task`` (BERT pre-training and its evaluation), ``study`` (the
 label-budget comparison). :func:`build` makes the pre-training run whose checkpoint
-:func:`run` leaves in its ``out_dir``; :func:`pretrain` loads a finished one (the notebook's
-and the fine-tuning study's hand-off) or trains it.
+:func:`run` leaves in its ``out_dir`` (the other seeds in ``seed1/``, ...); :func:`pretrain`
+loads a finished one (the notebook's and the fine-tuning study's hand-off) or trains it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ... import runtime
 from ...data.text import CLS, MASK, N_SPECIAL, PAD, SEP, UNK
 from ...flops import model_flops_per_token
 from ...models.mlm import MaskedLM
+from ...profiles import override
 from ...train import TrainResult, TrainSetup, fit, fit_or_load
 from ..base import Chapter
 from ..summary import rounded, run_summary
@@ -39,7 +40,8 @@ __all__ = ["Config", "EncoderModel", "TokenData", "MLMObjective", "Study", "mode
            "evaluate_mlm", "copy_accuracy", "unigram_log_prior", "unigram_baseline", "fill_in_blank", "METHODS",
            "ORDER_METHODS", "TASKS", "ClassifyTask", "finetune", "features", "label_budget", "probe_at_budget",
            "frozen_probe", "bow_baseline", "pseudo_log_likelihood", "score_features", "token_bigram",
-           "bigram_log_likelihood", "compare_label_budgets", "MLMSetup", "build", "pretrain", "run", "CHAPTER"]
+           "bigram_log_likelihood", "compare_label_budgets", "MLMSetup", "build", "pretrain", "seed_config",
+           "seed_folder", "pretrain_runs", "also_trains", "run", "CHAPTER"]
 
 
 @dataclass
@@ -77,6 +79,32 @@ def pretrain(cfg: Config, device: str | torch.device | None = None, *, folder: s
     return s.model, result, how
 
 
+def seed_config(cfg: Config, run: int) -> Config:
+    """The settings of independent pre-training run ``run``: ``cfg`` with ``train.seed`` moved on by ``run``."""
+    return override(cfg, {"train.seed": cfg.train.seed + run})
+
+
+def seed_folder(folder: str | Path, run: int) -> Path:
+    """Where run ``run`` keeps its checkpoint: ``folder`` itself for run 0, ``folder/seed{run}`` after it."""
+    return Path(folder) if run == 0 else Path(folder) / f"seed{run}"
+
+
+def pretrain_runs(cfg: Config, device: str | torch.device | None = None, *, folder: str | Path | None = None,
+                  progress: bool = True) -> list[tuple[MaskedLM, TrainResult, str]]:
+    """:func:`pretrain` for each of the ``cfg.study.ft_repeats`` independent runs (run r: seed ``train.seed + r``).
+
+    Run 0 is the chapter's main model (its checkpoint in ``folder``); the others sit in ``folder/seed{r}``.
+    The fine-tuning study pairs run r of pre-training with label draw r (:func:`compare_label_budgets`).
+    """
+    return [pretrain(seed_config(cfg, r), device, folder=None if folder is None else seed_folder(folder, r),
+                     progress=progress) for r in range(cfg.study.ft_repeats)]
+
+
+def also_trains(cfg: Config) -> dict[str, MLMSetup]:
+    """The pre-training runs after the first that :func:`run` checkpoints, by sub-folder (``seed1``, ...)."""
+    return {seed_folder("", r).as_posix(): build(seed_config(cfg, r)) for r in range(1, cfg.study.ft_repeats)}
+
+
 def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
         progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
         checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
@@ -86,13 +114,20 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
     result = fit(s.model, s.task, s.train, device=dev, out_dir=out_dir, resume=resume, progress=progress,
                  max_seconds=max_seconds, compile_backend=compile_backend,
                  checkpoint_seconds=checkpoint_seconds, desc=f"mlm[{cfg.profile}]")
+    models = [s.model]
+    for r in range(1, cfg.study.ft_repeats):             # the other independent runs the study pairs with label draws
+        more = build(seed_config(cfg, r))
+        fit(more.model, more.task, more.train, device=dev, out_dir=None if out_dir is None else seed_folder(out_dir, r),
+            resume=resume, progress=progress, max_seconds=max_seconds, compile_backend=compile_backend,
+            checkpoint_seconds=checkpoint_seconds, desc=f"mlm[{cfg.profile}] seed {more.train.seed}")
+        models.append(more.model)
     unigram = unigram_baseline(s.data.train_seqs, s.task.val_seqs, cfg)
-    cmp = compare_label_budgets(s.model, s.data, cfg, dev, progress=progress)
-    order = compare_label_budgets(s.model, s.data, cfg, dev, progress=progress, task="word_order")
+    cmp = compare_label_budgets(models, s.data, cfg, dev, progress=progress)
+    order = compare_label_budgets(models, s.data, cfg, dev, progress=progress, task="word_order")
     return run_summary(
         "mlm", cfg, dev, result, started, unit="tokens/s",
         metrics=rounded({**result.final, "finetune_accuracy": _by_budget(cmp["accuracy"], cmp["budgets"]),
-                         "finetune_accuracy_sd": _spread(cmp), "finetune_label_draws": cfg.study.ft_repeats,
+                         "finetune_accuracy_sd": _spread(cmp), "finetune_runs": cfg.study.ft_repeats,
                          "word_order_accuracy": _by_budget(order["accuracy"], order["budgets"]),
                          "word_order_accuracy_sd": _spread(order),
                          "word_order_gain_over_non_pretrained": _gain(order)}),
@@ -115,7 +150,7 @@ def _by_budget(accuracy: dict[str, list[float]], budgets: list[int]) -> dict[str
 
 
 def _spread(cmp: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """Sample sd over the ``cfg.study.ft_repeats`` label draws, per method and budget (None for one draw)."""
+    """Sample sd over the ``cfg.study.ft_repeats`` runs (pre-training seed + label draw), per method and budget."""
     return {m: {str(b): float(np.std(r, ddof=1)) if len(r) > 1 else None for b, r in zip(cmp["budgets"], runs)}
             for m, runs in cmp["runs"].items()}
 
@@ -127,4 +162,4 @@ def _gain(cmp: dict[str, Any]) -> dict[str, float]:
             for j, b in enumerate(cmp["budgets"])}
 
 
-CHAPTER = Chapter("mlm", "02_masked_lm.ipynb", Config, build, run)
+CHAPTER = Chapter("mlm", "02_masked_lm.ipynb", Config, build, run, also_trains)

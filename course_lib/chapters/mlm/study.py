@@ -8,13 +8,14 @@ on frozen pre-trained features, (d) TF-IDF logistic regression; for word order a
 al. 2020) and (f) on a token-bigram model's log-likelihood, counted on the same
 unlabelled plays. Each budget is drawn half of each class, nested across budgets for one
 draw (:func:`course_lib.data.budgets.budget_indices`), and averaged over
-``cfg.study.ft_repeats`` draws.
+``cfg.study.ft_repeats`` runs (run r: label draw r, fine-tuning seed r and, in notebook 02,
+pre-training seed r).
 """
 
 from __future__ import annotations
 
 from typing import Any
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -191,15 +192,18 @@ def _task(data: MLMData, cfg: Config, task: str) -> tuple[Labelled, Labelled, tu
     raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
 
 
-def compare_label_budgets(pretrained: MaskedLM, data: MLMData, cfg: Config, device: str | torch.device | None = None,
-                          progress: bool = True, methods: Sequence[str] | None = None, task: str = "verse_prose"
-                          ) -> dict[str, Any]:
-    """Accuracy of each method at each label budget of ``task``, averaged over ``cfg.study.ft_repeats`` draws.
+def compare_label_budgets(pretrained: MaskedLM | Sequence[MaskedLM], data: MLMData, cfg: Config,
+                          device: str | torch.device | None = None, progress: bool = True,
+                          methods: Sequence[str] | None = None, task: str = "verse_prose") -> dict[str, Any]:
+    """Accuracy of each method at each label budget of ``task``, averaged over ``cfg.study.ft_repeats`` runs.
 
-    ``task`` "verse_prose" (budgets ``cfg.study.ft_budgets``, methods (a)-(d)) or "word_order"
-    (``cfg.study.order_budgets``, (a)-(f)); ``methods`` picks a subset. Returns {"task", "budgets": [...],
-    "accuracy": {method: [mean per budget]}, "runs": {method: [[per repeat]]}, "test_size": n,
-    "majority": accuracy of always predicting the commoner test class}.
+    Run r draws label set r and fine-tunes with seed r. ``pretrained`` is one model (every run reads
+    it: the spread is then over label draws only) or one model per run (run r reads ``pretrained[r]``,
+    e.g. pre-training seed r: the spread then includes pre-training). ``task`` "verse_prose" (budgets
+    ``cfg.study.ft_budgets``, methods (a)-(d)) or "word_order" (``cfg.study.order_budgets``, (a)-(f));
+    ``methods`` picks a subset. Returns {"task", "budgets": [...], "accuracy": {method: [mean per
+    budget]}, "runs": {method: [[per run]]}, "test_size": n, "majority": accuracy of always predicting
+    the commoner test class}.
     """
     from tqdm.auto import tqdm
     train, test, budgets, allowed = _task(data, cfg, task)
@@ -208,25 +212,34 @@ def compare_label_budgets(pretrained: MaskedLM, data: MLMData, cfg: Config, devi
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)} for task {task!r}; expected some of {allowed}")
     s, seed0 = cfg.study, cfg.train.seed
-    state = {k: v.detach().cpu() for k, v in pretrained.state_dict().items()}
+    models = list(pretrained) if isinstance(pretrained, (list, tuple)) else [pretrained] * s.ft_repeats
+    if len(models) != s.ft_repeats:
+        raise ValueError(f"expected one pre-trained model or cfg.study.ft_repeats = {s.ft_repeats} of them (one per "
+                         f"run), got {len(models)}")
     draws = [[label_budget(train.labels, b, r, seed0) for b in budgets] for r in range(s.ft_repeats)]
-    featurizers = {}                                     # method -> ids (N, T) -> frozen features (N, F)
-    if "frozen_probe" in methods:
-        featurizers["frozen_probe"] = lambda ids: features(pretrained.encoder, ids, s.probe_pool)
-    if "mlm_score" in methods:
-        featurizers["mlm_score"] = lambda ids: score_features(pseudo_log_likelihood(pretrained, ids), ids >= N_SPECIAL)
-    if "bigram_score" in methods:
+    frozen: list[dict[str, tuple[torch.Tensor, torch.Tensor]]] = [{} for _ in models]   # run -> method -> features
+    if "bigram_score" in methods:                        # counted once: it reads no pre-trained model
         lm = token_bigram(data.train_seqs, cfg.data.vocab_size)
-        featurizers["bigram_score"] = lambda ids: score_features(bigram_log_likelihood(lm, ids), ids >= N_SPECIAL)
-    used = torch.unique(torch.cat([i for d in draws for i in d]))   # only the drawn speeches are ever read
-    frozen = {}                                          # method -> (train features, NaN where never drawn; test)
-    for m, featurize in featurizers.items():
-        drawn = featurize(train.ids[used])                                          # (len(used), F)
-        pool = torch.full((len(train.labels), drawn.shape[1]), float("nan")).index_copy_(0, used, drawn)
-        frozen[m] = pool, featurize(test.ids)
+        shared = _frozen_features(lambda ids: score_features(bigram_log_likelihood(lm, ids), ids >= N_SPECIAL),
+                                  train, test, draws)
+        for f in frozen:
+            f["bigram_score"] = shared
+    for model in {id(m): m for m in models}.values():   # each distinct model once, on the speeches its runs draw
+        runs_of = [r for r, m in enumerate(models) if m is model]
+        featurizers = {}                                 # method -> ids (N, T) -> frozen features (N, F)
+        if "frozen_probe" in methods:
+            featurizers["frozen_probe"] = lambda ids, m=model: features(m.encoder, ids, s.probe_pool)
+        if "mlm_score" in methods:
+            featurizers["mlm_score"] = lambda ids, m=model: score_features(pseudo_log_likelihood(m, ids),
+                                                                           ids >= N_SPECIAL)
+        for name, featurize in featurizers.items():
+            shared = _frozen_features(featurize, train, test, [draws[r] for r in runs_of])
+            for r in runs_of:
+                frozen[r][name] = shared
     runs: dict[str, list[list[float]]] = {m: [[] for _ in budgets] for m in methods}
     bar = tqdm(total=len(budgets) * s.ft_repeats, desc=f"label budgets ({task})", disable=not progress)
     for r in range(s.ft_repeats):
+        state = {k: v.detach().cpu() for k, v in models[r].state_dict().items()}
         for b, idx in enumerate(draws[r]):
             sub = train.subset(idx)
             seed = seed0 + 100 * r + b
@@ -236,10 +249,19 @@ def compare_label_budgets(pretrained: MaskedLM, data: MLMData, cfg: Config, devi
                 runs["scratch"][b].append(finetune(None, cfg, sub, test, device, seed))
             if "bow_tfidf" in methods:
                 runs["bow_tfidf"][b].append(bow_baseline(sub.texts, sub.labels, test.texts, test.labels))
-            for m, (tr, te) in frozen.items():
+            for m, (tr, te) in frozen[r].items():
                 runs[m][b].append(frozen_probe(tr[idx], sub.labels, te, test.labels))
             bar.update(1)
     bar.close()
     majority = float(max(test.labels.float().mean(), 1 - test.labels.float().mean()))
     return {"task": task, "budgets": list(budgets), "test_size": len(test.labels), "majority": majority,
             "accuracy": {m: [float(np.mean(v)) for v in runs[m]] for m in methods}, "runs": runs}
+
+
+def _frozen_features(featurize: Callable[[torch.Tensor], torch.Tensor], train: Labelled, test: Labelled,
+                     draws: Sequence[Sequence[torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``featurize`` on the drawn training speeches only (NaN elsewhere: never read) and on the test set."""
+    used = torch.unique(torch.cat([i for d in draws for i in d]))
+    drawn = featurize(train.ids[used])                                                   # (len(used), F)
+    pool = torch.full((len(train.labels), drawn.shape[1]), float("nan")).index_copy_(0, used, drawn)
+    return pool, featurize(test.ids)
