@@ -36,7 +36,7 @@ _FLOAT_RULES: list[_Rule] = [
     (("*",), lambda x: x >= 0, ">= 0"),
 ]
 _INT_RULES: list[_Rule] = [
-    (("seed", "*_seed", "*_every", "warmup_steps"), lambda x: x >= 0, ">= 0"),
+    (("seed", "*_seed", "*_every", "warmup_steps", "freq_width"), lambda x: x >= 0, ">= 0"),
     (("*",), lambda x: x >= 1, ">= 1"),
 ]
 _TUPLE_RULES: list[_Rule] = [

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["accuracy", "perplexity", "linear_probe", "knn_accuracy", "frechet_distance",
+__all__ = ["accuracy", "perplexity", "linear_probe", "linear_probe_scores", "linear_probe_weights", "knn_accuracy", "frechet_distance",
            "alignment", "uniformity"]
 
 
@@ -41,16 +41,47 @@ def _check_features(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                  C: float = 1.0, max_iter: int = 1000) -> float:
     """Test accuracy of scikit-learn logistic regression on standardised frozen features."""
+    return linear_probe_scores(train_x, train_y, [(test_x, test_y)], C, max_iter)[0]
+
+
+def _fit_probe(train_x: torch.Tensor, train_y: torch.Tensor, C: float, max_iter: int):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    _check_features(train_x, train_y, test_x, test_y)
     if len(torch.unique(train_y)) < 2:
         raise ValueError("a linear probe needs at least two classes in its training labels")
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    clf.fit(train_x.double().cpu().numpy(), train_y.cpu().numpy())
-    return float(clf.score(test_x.double().cpu().numpy(), test_y.cpu().numpy()))
+    return clf.fit(train_x.double().cpu().numpy(), train_y.cpu().numpy())
+
+
+def linear_probe_scores(train_x: torch.Tensor, train_y: torch.Tensor,
+                        evals: list[tuple[torch.Tensor, torch.Tensor]], C: float = 1.0, max_iter: int = 1000
+                        ) -> list[float]:
+    """One logistic regression fitted on (train_x, train_y), its accuracy on each (x, y) of ``evals``
+    (e.g. validation and test: a choice made on the first is reported on the second)."""
+    for x, y in evals:
+        _check_features(train_x, train_y, x, y)
+    clf = _fit_probe(train_x, train_y, C, max_iter)
+    return [float(clf.score(x.double().cpu().numpy(), y.cpu().numpy())) for x, y in evals]
+
+
+def linear_probe_weights(train_x: torch.Tensor, train_y: torch.Tensor, C: float = 1.0, max_iter: int = 1000
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The probe of :func:`linear_probe` as a linear layer on the raw features: W (K, D), b (K,) with
+    logits = x W^T + b (the standardisation folded in: W = coef / σ, b = intercept − Σ_d coef·μ / σ).
+
+    The classes are 0 … K−1 and all must occur in ``train_y``.
+    """
+    _check_features(train_x, train_y, train_x, train_y)
+    classes = torch.unique(train_y)
+    if len(classes) < 3 or not torch.equal(classes, torch.arange(len(classes))):
+        raise ValueError(f"expected labels 0 .. K-1 (K >= 3), all present; got classes {classes.tolist()}")
+    clf = _fit_probe(train_x, train_y, C, max_iter)
+    scaler, reg = clf[0], clf[-1]
+    coef = torch.from_numpy(reg.coef_) / torch.from_numpy(scaler.scale_)                 # (K, D)
+    bias = torch.from_numpy(reg.intercept_) - coef @ torch.from_numpy(scaler.mean_)     # (K,)
+    return coef.float(), bias.float()
 
 
 def knn_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,

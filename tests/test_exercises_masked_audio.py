@@ -2,7 +2,7 @@
 
 import torch
 
-from course_lib.exercises.masked_audio import check_masked_l1, check_mel_filterbank, check_span_mask
+from course_lib.exercises.masked_audio import check_hide_bands, check_masked_l1, check_mel_filterbank, check_span_mask
 from course_lib.exercises.solutions import masked_audio as solutions
 
 
@@ -12,7 +12,7 @@ def _stub(*args):
 
 def test_solutions_pass_and_stubs_are_not_attempted():
     for check, solution in ((check_mel_filterbank, solutions.mel_filterbank), (check_span_mask, solutions.span_mask),
-                            (check_masked_l1, solutions.masked_l1)):
+                            (check_masked_l1, solutions.masked_l1), (check_hide_bands, solutions.hide_bands)):
         assert check(solution, quiet=True).correct
         assert check(_stub, quiet=True).status == "not attempted"
 
@@ -50,3 +50,23 @@ def test_loss_mistakes_are_named():
     assert v.status == "wrong" and "squared" in v.message
     v = check_masked_l1(lambda p, t, m: (p - t).abs()[m].mean(dim=0), quiet=True)
     assert v.status == "wrong" and "scalar" in v.message
+
+
+def test_hide_bands_mistakes_are_named():
+    def first_frame_only(x, start, width, n_mels):
+        out = x.clone()
+        out[..., start:start + width] = 0.0
+        return out
+    v = check_hide_bands(first_frame_only, quiet=True)
+    assert v.status == "wrong" and "every one of them" in v.message
+    v = check_hide_bands(lambda x, s, w, n: solutions.hide_bands(x, s, max(w - 1, 0), n), quiet=True)
+    assert v.status == "wrong" and "width - 1" in v.message
+    def in_place(x, start, width, n_mels):
+        x.view(*x.shape[:2], -1, n_mels)[..., start:start + width] = 0.0
+        return x
+    v = check_hide_bands(in_place, quiet=True)                      # right values, but the caller's x changed
+    assert v.status == "correct" and "in place" in v.message
+    v = check_hide_bands(lambda x, s, w, n: solutions.hide_bands(x, s, w, n)[:, :-1], quiet=True)
+    assert v.status == "wrong" and "shape" in v.message
+    v = check_hide_bands(lambda x, s, w, n: x.clone(), quiet=True)
+    assert v.status == "wrong" and "expected the values" in v.message

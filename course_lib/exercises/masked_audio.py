@@ -8,6 +8,10 @@
 * :func:`check_masked_l1` - ``fn(pred, target, mask) -> scalar`` must be the mean absolute error over
   the hidden frames only; averaging over every frame, or dividing by the frame count instead of
   frame x band count, are named.
+* :func:`check_hide_bands` - ``fn(x, start, width, n_mels) -> x'`` must zero mel bands
+  ``start .. start + width - 1`` in every stacked frame of (B, S, k·n_mels) features (TERA's
+  frequency mask); hiding them in the first stacked frame only or an off-by-one width are named
+  (changing ``x`` in place is noted by :func:`run_checker`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 from ..audio import mel_filterbank
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_mel_filterbank", "check_span_mask", "check_masked_l1"]
+__all__ = ["check_mel_filterbank", "check_span_mask", "check_masked_l1", "check_hide_bands"]
 
 
 def _tensor(out, name: str) -> torch.Tensor:
@@ -117,3 +121,38 @@ def check_masked_l1(fn: Callable, quiet: bool = False) -> Verdict:
             raise ExerciseWrong(f"expected {float(want):.6f}, got {float(out):.6f}")
 
     return run_checker("masked-frame L1 loss", fn, check, quiet)
+
+
+def _reference_hide_bands(x: torch.Tensor, start: int, width: int, n_mels: int, frames: int | None = None
+                          ) -> torch.Tensor:
+    out = x.clone()
+    for j in range(out.shape[-1] // n_mels if frames is None else frames):     # each stacked frame
+        out[..., j * n_mels + start: j * n_mels + start + width] = 0.0
+    return out
+
+
+def check_hide_bands(fn: Callable, quiet: bool = False) -> Verdict:
+    """Check a learner's ``hide_bands(x, start, width, n_mels)`` on stacked frames (B, S, k·n_mels)."""
+
+    def check(f: Callable) -> None:
+        gen = torch.Generator().manual_seed(11)
+        for k, n_mels, start, width in ((3, 8, 2, 3), (2, 10, 0, 4), (3, 6, 4, 2), (1, 5, 1, 1)):
+            x = torch.randn(2, 4, k * n_mels, generator=gen) + 3.0           # no value is 0 by chance
+            before = x.clone()
+            got = _tensor(f(x, start, width, n_mels), "hide_bands")
+            want = _reference_hide_bands(before, start, width, n_mels)
+            if got.shape != want.shape:
+                raise ExerciseWrong(f"expected shape {tuple(want.shape)} (the input's), got {tuple(got.shape)}")
+            if torch.equal(got, want):
+                continue
+            if k > 1 and torch.equal(got, _reference_hide_bands(before, start, width, n_mels, frames=1)):
+                raise ExerciseWrong("only the first stacked frame lost its bands: each step holds k frames of "
+                                    "n_mels bands side by side, hide the bands in every one of them")
+            for off, what in ((-1, "width - 1"), (1, "width + 1")):
+                if width + off >= 0 and torch.equal(got, _reference_hide_bands(before, start, width + off, n_mels)):
+                    raise ExerciseWrong(f"{what} bands are hidden: bands start .. start + width - 1 are width bands")
+            raise ExerciseWrong(f"for k={k}, n_mels={n_mels}, start={start}, width={width}: expected the values "
+                                f"of bands {start}..{start + width - 1} of each stacked frame set to 0 and the rest "
+                                f"unchanged")
+
+    return run_checker("frequency mask", fn, check, quiet)

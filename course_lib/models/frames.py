@@ -8,8 +8,12 @@ for tokens in chapter 02):
     e_t = W_in x_t + b          (x_t ∈ R^F, e_t ∈ R^D);   e_t ← m for hidden t;   h = Blocks(e + P)
 
 :class:`FrameReconstructor` adds a head R^D → R^F that predicts each frame's features (Mockingjay /
-TERA style pre-training); :class:`FrameClassifier` mean-pools h over frames and adds a linear
-classifier, for fine-tuning or probing the pre-trained encoder.
+TERA style pre-training). :class:`FrameClassifier` reads every layer's output h^(0) … h^(L)
+(h^(0) = e + P, before any block), mixes them with learned softmax weights (SUPERB's weighted
+sum, Yang et al. 2021), pools each channel's mean and standard deviation over frames and adds a
+linear classifier:
+
+    z = Σ_l softmax(w)_l h^(l);   u = [mean_t z_t, std_t z_t] ∈ R^{2D};   logits = W u + b
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from torch import nn
 from ..attention import LearnedPositions
 from .transformer import TransformerBlock, TransformerConfig, _init_weights
 
-__all__ = ["FrameEncoderConfig", "FrameEncoder", "FrameReconstructor", "FrameClassifier"]
+__all__ = ["FrameEncoderConfig", "FrameEncoder", "FrameReconstructor", "FrameClassifier", "mean_std_pool"]
+
+
+def mean_std_pool(h: torch.Tensor) -> torch.Tensor:
+    """(..., T, D) -> (..., 2D): each channel's mean and standard deviation over the T frames."""
+    return torch.cat([h.mean(dim=-2), h.std(dim=-2)], dim=-1)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,10 @@ class FrameEncoder(nn.Module):
         nn.init.normal_(self.mask_vector, std=0.02)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.hidden_states(x, mask)[-1]
+
+    def hidden_states(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """[h^(0), …, h^(L)], each (B, T, D): the embedded input, then each block's output (the last normalised)."""
         if x.ndim != 3 or x.shape[-1] != self.cfg.n_features or not x.is_floating_point():
             raise ValueError(f"x must be float (B, T, {self.cfg.n_features}), got {tuple(x.shape)} {x.dtype}")
         e = self.proj(x)                                                        # (B, T, D)
@@ -70,10 +83,11 @@ class FrameEncoder(nn.Module):
             if mask.shape != x.shape[:2] or mask.dtype != torch.bool:
                 raise ValueError(f"mask must be bool (B, T) = {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
             e = torch.where(mask[..., None], self.mask_vector.to(e.dtype), e)  # hidden frames -> m
-        h = self.drop(self.pos(e))
+        states = [self.drop(self.pos(e))]
         for block in self.blocks:
-            h = block(h)
-        return self.ln_f(h)
+            states.append(block(states[-1]))
+        states[-1] = self.ln_f(states[-1])
+        return states
 
 
 class FrameReconstructor(nn.Module):
@@ -90,10 +104,11 @@ class FrameReconstructor(nn.Module):
 
 
 class FrameClassifier(nn.Module):
-    """Encoder + mean over frames + linear layer: (B, T, F) -> logits (B, n_classes).
+    """Encoder + softmax-weighted sum of its layers + mean/std pooling + linear layer: (B, T, F) -> (B, n_classes).
 
     Build it around a pre-trained encoder with ``FrameClassifier(cfg, n, encoder=pretrained.encoder)``
-    (the weights are copied, so fine-tuning never changes the pre-trained model).
+    (the weights are copied, so fine-tuning never changes the pre-trained model). The layer weights
+    start equal.
     """
 
     def __init__(self, cfg: FrameEncoderConfig, n_classes: int, encoder: FrameEncoder | None = None):
@@ -104,11 +119,14 @@ class FrameClassifier(nn.Module):
             if encoder.cfg != cfg:
                 raise ValueError(f"the encoder was built for {encoder.cfg}, not {cfg}")
             self.encoder.load_state_dict(encoder.state_dict())
-        self.head = nn.Linear(cfg.d_model, n_classes)
+        self.layer_logits = nn.Parameter(torch.zeros(cfg.n_layers + 1))          # w, one per h^(l)
+        self.head = nn.Linear(2 * cfg.d_model, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean-pooled encoder output (B, D): the utterance's representation."""
-        return self.encoder(x).mean(dim=1)
+        """The utterance's representation u (B, 2D): mean and std over frames of the weighted layer sum."""
+        states = torch.stack(self.encoder.hidden_states(x))                     # (L+1, B, T, D)
+        weights = self.layer_logits.softmax(dim=0).to(states.dtype)             # (L+1,)
+        return mean_std_pool(torch.einsum("l,lbtd->btd", weights, states))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

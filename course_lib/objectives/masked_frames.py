@@ -17,7 +17,7 @@ import math
 
 import torch
 
-__all__ = ["span_mask", "masked_reconstruction_loss", "interpolate_masked"]
+__all__ = ["span_mask", "band_mask", "masked_reconstruction_loss", "interpolate_masked"]
 
 
 def span_mask(batch: int, frames: int, fraction: float, span: int,
@@ -42,11 +42,28 @@ def span_mask(batch: int, frames: int, fraction: float, span: int,
     return mask
 
 
+def band_mask(batch: int, bands: int, max_width: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(batch, bands) bool, True = hidden: TERA's frequency masking, one block of adjacent bands per clip.
+
+    Each clip hides bands [s, s + w) with the width w uniform in 0 … ``max_width`` and the start s
+    uniform in 0 … bands − w; the hidden bands are zeroed at every time step of the input (zero is
+    each band's mean after normalising) and scored by the loss, so the model must infer a band from
+    the bands around it as the time mask makes it infer a frame from its neighbours.
+    """
+    if not 0 <= max_width <= bands:
+        raise ValueError(f"max_width must be in [0, bands={bands}], got {max_width}")
+    width = torch.randint(0, max_width + 1, (batch, 1), generator=generator)                 # (B, 1)
+    start = (torch.rand(batch, 1, generator=generator) * (bands - width + 1)).floor().long()  # (B, 1)
+    f = torch.arange(bands)                                                                   # (bands,)
+    return (f >= start) & (f < start + width)
+
+
 def masked_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
                                kind: str = "l1") -> torch.Tensor:
     """Mean L1 (or ``kind="mse"``) error over the frames where ``mask`` (B, T) is True; all frames if None.
 
-    pred, target (B, T, F). Computed in float32 (autocast may hand over bf16 predictions).
+    pred, target (B, T, F). A (B, T, F) mask scores single values instead (time and frequency
+    masking together). Computed in float32 (autocast may hand over bf16 predictions).
     """
     if pred.shape != target.shape or pred.ndim != 3:
         raise ValueError(f"pred and target must both be (B, T, F), got {tuple(pred.shape)}, {tuple(target.shape)}")
@@ -56,11 +73,12 @@ def masked_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: t
     err = err.abs() if kind == "l1" else err ** 2                         # (B, T, F)
     if mask is None:
         return err.mean()
-    if mask.shape != pred.shape[:2] or mask.dtype != torch.bool:
-        raise ValueError(f"mask must be bool (B, T) = {tuple(pred.shape[:2])}, got {tuple(mask.shape)} {mask.dtype}")
+    if mask.shape not in (pred.shape[:2], pred.shape) or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be bool (B, T) = {tuple(pred.shape[:2])} or (B, T, F) = {tuple(pred.shape)}, "
+                         f"got {tuple(mask.shape)} {mask.dtype}")
     if not bool(mask.any()):
         raise ValueError("the mask hides no frame: there is nothing to reconstruct")
-    return err[mask].mean()                                              # (N_masked, F) -> scalar
+    return err[mask].mean()                                  # (N_masked, F) or (N_masked_values,) -> scalar
 
 
 def interpolate_masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

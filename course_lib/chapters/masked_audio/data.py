@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ...audio import FeatureConfig, band_statistics, log_mel
-from ...data import speech
+from ...data import speech, spoken_phrases
 from ...data.cache import cached_file, digest_text
+from ...data.text import PLAYS_SHA256
 
-__all__ = ["FrameData", "load_frames", "stack_frames", "unstack_frames", "clip_audio", "clip_speaker"]
+__all__ = ["FrameData", "PoolFrames", "load_frames", "load_pool_frames", "heldout_pool_frames", "pretraining_frames", "stack_frames", "unstack_frames", "clip_audio", "clip_speaker"]
 
 _DATA: dict = {}
 
@@ -45,6 +47,20 @@ class FrameData:
     @property
     def n_frames(self) -> int:
         return self.train_x.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class PoolFrames:
+    """The unlabelled phrase pool as normalised, stacked log-mel frames, and what it cost to make."""
+
+    x: torch.Tensor                  # (P, S, k·F) float32, normalised with the labelled training bands
+    speaker: torch.Tensor            # (P,) int64 index into speakers
+    phrase: torch.Tensor             # (P,) int64 index into spoken_phrases.phrases()
+    speakers: tuple[speech.Speaker, ...]
+    nbytes: int                      # size of the cached file
+    synth_seconds: float             # when it was built: eSpeak synthesis, and synthesis plus log-mel
+    build_seconds: float
+    ready_seconds: float             # this process: reading the cache (or building it)
 
 
 def _recipe(n_speakers: int, seed: int, features: FeatureConfig) -> str:
@@ -110,3 +126,61 @@ def clip_audio(n_speakers: int, seed: int, index: int) -> np.ndarray:
     word = index % len(speech.KEYWORDS)
     clip = speech.make_clip(word, clip_speaker(n_speakers, seed, index), np.random.default_rng([seed, index]))
     return np.round(clip * 32767.0).astype(np.int16).astype(np.float32) / 32767.0
+
+
+def _build_pool(n_speakers: int, per_speaker: int, seed: int, exclude: frozenset, features: FeatureConfig) -> bytes:
+    t0 = time.perf_counter()
+    pool = spoken_phrases.build_phrase_pool(n_speakers, per_speaker, seed, exclude)
+    synth_s = time.perf_counter() - t0
+    feats = [log_mel(torch.from_numpy(pool.audio[s:s + 256].astype(np.float32) / 32767.0), features).half()
+             for s in range(0, len(pool.audio), 256)]                        # (256, T, F) at a time
+    buf = io.BytesIO()
+    np.savez(buf, features=torch.cat(feats).numpy(), speakers=pool.speaker, phrases=pool.phrase,
+             seconds=np.array([synth_s, time.perf_counter() - t0]))
+    return buf.getvalue()
+
+
+def load_pool_frames(data: FrameData, cfg_data) -> PoolFrames:
+    """The unlabelled phrase pool ``cfg_data`` describes, normalised with the labelled training bands of ``data``.
+
+    Its speakers exclude every speaker of the labelled corpus (by tuple); built once, then cached.
+    """
+    n, per, seed = cfg_data.pool_speakers, cfg_data.pool_clips_per_speaker, cfg_data.pool_seed
+    key = ("pool", n, per, seed, cfg_data.n_speakers, cfg_data.corpus_seed, cfg_data.features, cfg_data.stack)
+    if key not in _DATA:
+        exclude = frozenset(speech.make_speakers(cfg_data.n_speakers, cfg_data.corpus_seed))
+        recipe = repr((n, per, seed, sorted(map(repr, exclude)), spoken_phrases.MIN_WORDS, spoken_phrases.MAX_WORDS,
+                       dataclasses.astuple(cfg_data.features)))
+        source = digest_text("phrase-pool-v1", recipe, PLAYS_SHA256, speech.engine_id())
+        name = f"spoken_phrases_logmel_{n}x{per}.npz"
+        t0 = time.perf_counter()
+        payload = cached_file(name, source, lambda: _build_pool(n, per, seed, exclude, cfg_data.features))
+        ready_s = time.perf_counter() - t0
+        with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+            x = torch.from_numpy(z["features"].astype(np.float32))          # (P, T, F)
+            spk = torch.from_numpy(z["speakers"].astype(np.int64))
+            phrase = torch.from_numpy(z["phrases"].astype(np.int64))
+            built = z["seconds"].tolist()
+        speakers = tuple(spoken_phrases.pool_speakers(n, seed, exclude))
+        _DATA[key] = PoolFrames(stack_frames((x - data.mean) / data.std, cfg_data.stack), spk, phrase, speakers,
+                                nbytes=len(payload), synth_seconds=built[0], build_seconds=built[1],
+                                ready_seconds=ready_s)
+    return _DATA[key]
+
+
+def heldout_pool_frames(data: FrameData, pool: PoolFrames) -> torch.Tensor:
+    """The pool's last ``len(data.val_x)`` clips, never pre-trained on: speech of new speakers on which
+    reconstruction is measured (the labelled clips are about half noise, which interpolation fills well)."""
+    return pool.x[len(pool.x) - len(data.val_x):]
+
+
+def pretraining_frames(data: FrameData, pool: PoolFrames, multiple: float) -> torch.Tensor:
+    """What pre-training reads: the labelled training clips (labels unused) and the first pool clips,
+    ``multiple`` times as many clips as the labelled training set in all: (round(multiple·N), S, k·F)."""
+    n, usable = len(data.train_x), len(pool.x) - len(data.val_x)         # the held-out clips stay out
+    extra = round((multiple - 1.0) * n)
+    if multiple < 1.0 or extra > usable:
+        raise ValueError(f"pool multiple {multiple} needs {extra} pool clips; the pool has {usable} besides its "
+                         f"{len(data.val_x)} held-out clips (data.pool_speakers x data.pool_clips_per_speaker), "
+                         f"so use 1 <= multiple <= {1 + usable / n:.2f}")
+    return torch.cat([data.train_x, pool.x[:extra]])

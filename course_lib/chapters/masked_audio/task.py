@@ -16,14 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...batching import random_rows, step_generator
+from ...batching import map_batches, random_rows, step_generator
 from ...checkpoints import tensor_digest
 from ...models.frames import FrameClassifier, FrameReconstructor
-from ...objectives.masked_frames import interpolate_masked, masked_reconstruction_loss, span_mask
+from ...objectives.masked_frames import band_mask, interpolate_masked, masked_reconstruction_loss, span_mask
 from ...runtime import seed_everything
-from ...train import Task, TrainSetup
+from ...train import Task, TrainConfig, TrainSetup
 from .config import Config, MaskingConfig
-from .data import FrameData
 
 __all__ = ["MaskedFramesTask", "KeywordTask", "eval_masks", "reconstruct", "reconstruction_errors",
            "trivial_errors", "pretrain_setup", "new_classifier", "EVAL_SEED"]
@@ -75,8 +74,13 @@ class MaskedFramesTask(Task):
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         m, seed = self.cfg.masking, self.cfg.train.seed
         idx = random_rows(len(self.train_x), self.cfg.data.batch_size, seed, step)
-        mask = span_mask(len(idx), self.train_x.shape[1], m.fraction, m.span, step_generator(seed + 1, step))
-        return {"x": self.train_x[idx], "mask": mask}                         # (B, T, F), (B, T)
+        gen = step_generator(seed + 1, step)
+        mask = span_mask(len(idx), self.train_x.shape[1], m.fraction, m.span, gen)
+        batch = {"x": self.train_x[idx], "mask": mask}                        # (B, T, F), (B, T)
+        if m.freq_width > 0:                                                  # (B, bands), the same in each stacked frame
+            bands = band_mask(len(idx), self.cfg.data.features.n_mels, m.freq_width, gen)
+            batch["bands"] = bands.repeat(1, self.train_x.shape[-1] // bands.shape[1])   # (B, F)
+        return batch
 
     def items(self, batch: Mapping[str, torch.Tensor]) -> int:
         return int(batch["x"].shape[0])
@@ -85,6 +89,11 @@ class MaskedFramesTask(Task):
         m, x, mask = self.cfg.masking, batch["x"], batch["mask"]
         if m.objective == "autoencoder":                                      # the source's recipe
             return masked_reconstruction_loss(model(x), x, None, m.loss)
+        if "bands" in batch:                                                  # time and frequency masking (TERA)
+            bands = batch["bands"][:, None, :]                                # (B, 1, F)
+            pred = model(x.masked_fill(bands, 0.0), mask)                     # (B, T, F)
+            hidden = mask[..., None] | bands                                  # (B, T, F)
+            return masked_reconstruction_loss(pred, x, None if m.objective == "all_frames" else hidden, m.loss)
         pred = model(x, mask)                                                 # (B, T, F)
         return masked_reconstruction_loss(pred, x, None if m.objective == "all_frames" else mask, m.loss)
 
@@ -96,12 +105,20 @@ class MaskedFramesTask(Task):
 
 
 class KeywordTask(Task):
-    """Cross-entropy on labelled clips, sampled with replacement (any label budget, the same cost)."""
+    """Cross-entropy on labelled clips, sampled with replacement (any label budget, the same cost).
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0):
+    ``val`` (x, y) adds a validation accuracy to each evaluation (for early stopping); the encoder's
+    parameters learn at ``encoder_lr_ratio`` times the rate of the rest (the layer weights and the head).
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0,
+                 val: tuple[torch.Tensor, torch.Tensor] | None = None, encoder_lr_ratio: float = 1.0):
         if x.ndim != 3 or y.shape != (len(x),):
             raise ValueError(f"expected x (N, T, F) and y (N,), got {tuple(x.shape)}, {tuple(y.shape)}")
+        if not 0.0 < encoder_lr_ratio <= 1.0:
+            raise ValueError(f"encoder_lr_ratio must be in (0, 1], got {encoder_lr_ratio}")
         self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.val, self.encoder_lr_ratio = val, encoder_lr_ratio
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         idx = random_rows(len(self.x), self.batch_size, self.seed, step)
@@ -113,16 +130,32 @@ class KeywordTask(Task):
     def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(model(batch["x"]).float(), batch["y"])
 
+    def optimizers(self, model: nn.Module, cfg: TrainConfig, device: torch.device) -> dict[str, torch.optim.Optimizer]:
+        encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+        groups = [{"params": encoder, "lr": cfg.lr * self.encoder_lr_ratio}, {"params": rest, "lr": cfg.lr}]
+        return {"model": torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                                           fused=device.type == "cuda")}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
+        if self.val is None:
+            return {}
+        x, y = self.val
+        logits = map_batches(model, model, x, 256)                            # (N_val, classes)
+        return {"val_accuracy": float((logits.argmax(dim=1) == y).float().mean())}
+
     def signature(self) -> dict[str, Any]:
         return {"examples": len(self.x), "batch_size": self.batch_size, "seed": self.seed,
-                "data": tensor_digest(self.x)}
+                "data": tensor_digest(self.x), "encoder_lr_ratio": self.encoder_lr_ratio}
 
 
-def pretrain_setup(cfg: Config, data: FrameData) -> TrainSetup:
-    """The reconstructor (seeded by ``cfg.train.seed``) and its masked-frame task, as the chapter trains them."""
+def pretrain_setup(cfg: Config, train_x: torch.Tensor, val_x: torch.Tensor) -> TrainSetup:
+    """The reconstructor (seeded by ``cfg.train.seed``) and its masked-frame task on ``train_x`` (N, S, k·F),
+    evaluated on ``val_x`` with fixed masks, as the chapter trains them."""
     seed_everything(cfg.train.seed)
     model = FrameReconstructor(cfg.model)
-    return TrainSetup(model, MaskedFramesTask(data.train_x, data.val_x, cfg), cfg.train)
+    return TrainSetup(model, MaskedFramesTask(train_x, val_x, cfg), cfg.train)
 
 
 def new_classifier(cfg: Config, n_classes: int, pretrained: FrameReconstructor | None, seed: int) -> FrameClassifier:

@@ -1,10 +1,11 @@
-"""Reference solutions for notebook 06's exercises (a mel filterbank, span masking, the masked-frame loss)."""
+"""Reference solutions for notebook 06's exercises (a mel filterbank, span masking, the masked-frame loss,
+frequency masking of stacked frames)."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["mel_filterbank", "span_mask", "masked_l1"]
+__all__ = ["mel_filterbank", "span_mask", "masked_l1", "hide_bands"]
 
 
 def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float, f_max: float) -> torch.Tensor:
@@ -29,3 +30,11 @@ def span_mask(frames: int, starts: torch.Tensor, span: int) -> torch.Tensor:
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean |pred - target| over the hidden frames (mask True) and all their bands."""
     return (pred - target).abs()[mask].mean()
+
+
+def hide_bands(x: torch.Tensor, start: int, width: int, n_mels: int) -> torch.Tensor:
+    """x (B, S, k·n_mels) with mel bands start .. start + width - 1 set to 0 in each of the k stacked frames."""
+    b, s, kf = x.shape
+    out = x.clone().reshape(b, s, kf // n_mels, n_mels)
+    out[..., start:start + width] = 0.0
+    return out.reshape(b, s, kf)

@@ -1,0 +1,150 @@
+"""Chapter 06, second edition: the unlabelled phrase pool, frequency masking, and the downstream protocol
+(layer features, best-layer probes, budget-scaled fine-tuning with early stopping)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.chapters import masked_audio as chapter
+from course_lib.data import speech, spoken_phrases
+from course_lib.models.frames import FrameClassifier, FrameEncoderConfig, FrameReconstructor, mean_std_pool
+from course_lib.objectives.masked_frames import band_mask, masked_reconstruction_loss
+from course_lib.profiles import for_profile, override
+from course_lib.train import TrainConfig
+
+TINY = FrameEncoderConfig(n_features=12, max_frames=8, d_model=16, n_heads=2, n_layers=2, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def smoke_cfg():
+    return for_profile(chapter.Config, "smoke")
+
+
+def test_phrases_are_short_clean_and_sorted():
+    table = spoken_phrases.phrases()
+    assert len(table) > 50_000 and list(table) == sorted(set(table))
+    lengths = [len(p.split()) for p in table[:: len(table) // 500]]
+    assert min(lengths) >= spoken_phrases.MIN_WORDS and max(lengths) <= spoken_phrases.MAX_WORDS
+    assert not any(c in p for p in table for c in ",;:.!?\"()[]")
+
+
+def test_pool_speakers_are_new_tuples_and_deterministic():
+    labelled = frozenset(speech.make_speakers(200, 0))
+    a = spoken_phrases.pool_speakers(300, 1, labelled)
+    assert a == spoken_phrases.pool_speakers(300, 1, labelled) and len(set(a)) == 300
+    assert not set(a) & labelled
+    # excluding exactly the speakers drawn first moves the pool past them
+    first = frozenset(speech.make_speakers(5, 1))
+    assert spoken_phrases.pool_speakers(10, 1, first) == speech.make_speakers(15, 1)[5:]
+
+
+def test_a_phrase_clip_rebuilds_alone_and_the_pool_is_the_same_in_parallel():
+    spk = speech.Speaker("en-us", "f3", 175, 50, 50)
+    a, i = spoken_phrases.make_phrase_clip(3, spk, 7)
+    b, j = spoken_phrases.make_phrase_clip(3, spk, 7)
+    assert a.dtype == np.int16 and a.shape == (speech.SAMPLE_RATE,) and i == j and np.array_equal(a, b)
+    assert not np.array_equal(a, spoken_phrases.make_phrase_clip(4, spk, 7)[0])
+    exclude = frozenset(speech.make_speakers(3, 0))
+    one = spoken_phrases.build_phrase_pool(2, 2, 5, exclude, workers=1)
+    two = spoken_phrases.build_phrase_pool(2, 2, 5, exclude, workers=2)
+    assert np.array_equal(one.audio, two.audio) and np.array_equal(one.phrase, two.phrase)
+    assert one.speaker.tolist() == [0, 0, 1, 1] and not set(one.speakers) & exclude
+    assert np.array_equal(one.audio[3], spoken_phrases.make_phrase_clip(3, one.speakers[1], 5)[0])
+
+
+@pytest.mark.slow
+def test_pool_frames_are_cached_normalised_and_disjoint_from_the_labelled_corpus(smoke_cfg):
+    data, pool = chapter.frames_for(smoke_cfg), chapter.pool_for(smoke_cfg)
+    d = smoke_cfg.data
+    assert pool.x.shape == (d.pool_speakers * d.pool_clips_per_speaker, *data.train_x.shape[1:])
+    assert not set(pool.speakers) & set(speech.make_speakers(d.n_speakers, d.corpus_seed))
+    assert pool.nbytes > 0 and pool.build_seconds >= pool.synth_seconds > 0
+    assert chapter.pool_for(smoke_cfg) is pool                               # loaded once per process
+    x = chapter.pretraining_frames(data, pool, 2.0)
+    assert len(x) == 2 * len(data.train_x) and torch.equal(x[: len(data.train_x)], data.train_x)
+    held = chapter.heldout_pool_frames(data, pool)                           # never pre-trained on
+    assert len(held) == len(data.val_x) and torch.equal(held, pool.x[-len(held):])
+    assert len(data.train_x) + len(pool.x) - len(held) >= len(x)
+    assert torch.equal(chapter.pretraining_frames(data, pool, 1.0), data.train_x)
+    with pytest.raises(ValueError, match="pool multiple 50"):
+        chapter.pretraining_frames(data, pool, 50.0)
+
+
+def test_band_mask_hides_one_block_of_adjacent_bands():
+    m = band_mask(500, 40, 8, torch.Generator().manual_seed(0))
+    widths = m.sum(1)
+    assert m.shape == (500, 40) and widths.max() <= 8 and widths.min() == 0 and (widths == 8).any()
+    for row in m[widths > 0]:
+        hidden = row.nonzero().flatten()
+        assert (hidden.diff() == 1).all()                                    # one contiguous block
+    assert not band_mask(4, 40, 0).any()
+    with pytest.raises(ValueError, match="max_width"):
+        band_mask(2, 40, 41)
+
+
+def test_loss_accepts_a_value_mask_and_frequency_masking_hides_the_bands():
+    pred, target = torch.zeros(2, 3, 4), torch.arange(24.0).reshape(2, 3, 4)
+    mask = torch.zeros(2, 3, 4, dtype=torch.bool)
+    mask[0, 1, 2] = mask[1, 0, 0] = True
+    assert float(masked_reconstruction_loss(pred, target, mask, "l1")) == pytest.approx((6 + 12) / 2)
+    cfg = override(for_profile(chapter.Config, "smoke"), {"masking.freq_width": 5})
+    x = torch.randn(6, cfg.model.max_frames, cfg.model.n_features)
+    task = chapter.MaskedFramesTask(x, x[:2], cfg)
+    batch = task.batch(0)
+    bands = batch["bands"]                                                   # (B, k·F): the same bands per stacked frame
+    assert bands.shape == (len(batch["x"]), cfg.model.n_features)
+    f = cfg.data.features.n_mels
+    assert torch.equal(bands[:, :f], bands[:, f:2 * f]) and bands[:, :f].sum(1).max() <= 5
+    seen = {}
+    model = FrameReconstructor(cfg.model)
+    model.forward = lambda inp, m=None: seen.setdefault("x", inp) * 0          # what the model is given
+    task.loss(model, batch)
+    assert (seen["x"][bands[:, None, :].expand_as(seen["x"])] == 0).all()
+
+
+def test_layer_features_and_the_weighted_layer_classifier():
+    torch.manual_seed(0)
+    enc = FrameReconstructor(TINY).encoder.eval()
+    x = torch.randn(5, 8, 12)
+    feats = chapter.layer_features(enc, x)
+    assert feats.shape == (TINY.n_layers + 1, 5, 2 * TINY.d_model)
+    torch.testing.assert_close(feats[-1], mean_std_pool(enc(x)))
+    clf = FrameClassifier(TINY, 3, encoder=enc).eval()
+    with torch.no_grad():
+        clf.layer_logits.copy_(torch.tensor([0.0, 50.0, 0.0]))                # all weight on h^(1)
+    torch.testing.assert_close(clf.features(x), feats[1], atol=1e-5, rtol=1e-4)
+    assert clf(x).shape == (5, 3)
+
+
+def test_the_probe_reads_the_layer_best_on_validation():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    noise = lambda n: torch.randn(n, 4, generator=g)
+    def layers(labels):                                       # layer 1 carries the label, layers 0 and 2 are noise
+        n = len(labels)
+        return torch.stack([noise(n), torch.nn.functional.one_hot(labels, 4).float() * 3 + 0.1 * noise(n), noise(n)])
+    acc, layer = chapter.probe_best_layer(layers(y), y, layers(y), y, layers(y), y)
+    assert layer == 1 and acc == 1.0
+
+
+@pytest.mark.slow
+def test_fine_tuning_steps_scale_with_the_budget_and_keep_the_best_evaluation(one_thread):
+    s = chapter.StudyConfig(ft_epochs=40, ft_min_steps=100, ft_max_steps=300, ft_batch_size=32)
+    assert [chapter.finetune_steps(n, s) for n in (20, 100, 200, 2800)] == [100, 125, 250, 300]
+    cfg = override(for_profile(chapter.Config, "smoke"), {"study.ft_min_steps": 16, "study.ft_max_steps": 16,
+                                                          "study.ft_evals": 4})
+    data = chapter.frames_for(cfg)
+    idx = chapter.run_indices(data, 2, 0)
+    pretrained = FrameReconstructor(cfg.model)
+    clf = chapter.finetune(cfg, data.train_x[idx], data.train_y[idx], pretrained, 0, (data.val_x, data.val_y))
+    assert clf.best_step in (0, 4, 8, 12, 16) and 0 <= clf.probe_layer <= cfg.model.n_layers
+    assert chapter.classify_accuracy(clf, data.val_x, data.val_y) == pytest.approx(clf.best_val_accuracy)
+    task = chapter.KeywordTask(data.train_x[idx], data.train_y[idx], 8, encoder_lr_ratio=0.3)
+    opt = task.optimizers(clf, TrainConfig(steps=1, lr=1e-3), torch.device("cpu"))["model"]
+    enc_group, head_group = opt.param_groups
+    assert enc_group["lr"] == pytest.approx(3e-4) and head_group["lr"] == pytest.approx(1e-3)
+    assert len(enc_group["params"]) == len(list(clf.encoder.parameters()))
+    with pytest.raises(ValueError, match="encoder_lr_ratio"):
+        chapter.KeywordTask(data.train_x[idx], data.train_y[idx], 8, encoder_lr_ratio=0.0)
