@@ -11,7 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["accuracy", "perplexity", "linear_probe", "linear_probe_scores", "linear_probe_weights", "knn_accuracy", "frechet_distance",
+__all__ = ["accuracy", "perplexity", "linear_probe", "linear_probe_scores", "linear_probe_weights", "knn_accuracy",
+           "frechet_distance",
            "alignment", "uniformity"]
 
 

@@ -93,13 +93,13 @@ def test_loss_accepts_a_value_mask_and_frequency_masking_hides_the_bands():
     x = torch.randn(6, cfg.model.max_frames, cfg.model.n_features)
     task = chapter.MaskedFramesTask(x, x[:2], cfg)
     batch = task.batch(0)
-    bands = batch["bands"]                                                   # (B, k·F): the same bands per stacked frame
+    bands = batch["bands"]                                   # (B, k·F): the same bands per stacked frame
     assert bands.shape == (len(batch["x"]), cfg.model.n_features)
     f = cfg.data.features.n_mels
     assert torch.equal(bands[:, :f], bands[:, f:2 * f]) and bands[:, :f].sum(1).max() <= 5
     seen = {}
     model = FrameReconstructor(cfg.model)
-    model.forward = lambda inp, m=None: seen.setdefault("x", inp) * 0          # what the model is given
+    model.forward = lambda inp, m=None: seen.setdefault("x", inp) * 0      # what the model is given
     task.loss(model, batch)
     assert (seen["x"][bands[:, None, :].expand_as(seen["x"])] == 0).all()
 

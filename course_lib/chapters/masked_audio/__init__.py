@@ -1,7 +1,8 @@
 """Chapter 06: masked reconstruction on speech, then keyword recognition from few labels (``train masked_audio``).
 
 ``config`` (sizes, budgets, the study's budgets), ``data`` (the spoken-keyword corpus as
-normalised log-mel frames, split by speaker, and the unlabelled phrase pool), ``task`` (masked-frame pre-training, the keyword
+normalised log-mel frames, split by speaker, and the unlabelled phrase pool), ``task``
+(masked-frame pre-training, the keyword
 task, reconstruction errors and their trivial baselines), ``study`` (recognition on new
 speakers at several label budgets against honest baselines). Notebook 06_masked_audio and
 the command line use the same functions.
@@ -95,8 +96,8 @@ def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = 
     return run_summary(
         "masked_audio", cfg, dev, result, started, unit="clips/s",
         metrics={**rounded(errors), **rounded(result.final),
-                 "accuracy": rounded({m: {b: {"mean": v["mean"], "std": v["std"], "runs": v["draws"]} for b, v in per.items()}
-                                      for m, per in study.items()})},
+                 "accuracy": rounded({m: {b: {"mean": v["mean"], "std": v["std"], "runs": v["draws"]}
+                                          for b, v in per.items()} for m, per in study.items()})},
         baselines=rounded(trivial) | {"chance": round(1 / len(data.words), 4)},
         data={"source": "eSpeak NG spoken keywords (espeakng-loader), split by speaker",
               "n_speakers": cfg.data.n_speakers, "train_clips": len(data.train_x), "val_clips": len(data.val_x),

@@ -22,7 +22,8 @@ from ...data import speech, spoken_phrases
 from ...data.cache import cached_file, digest_text
 from ...data.text import PLAYS_SHA256
 
-__all__ = ["FrameData", "PoolFrames", "load_frames", "load_pool_frames", "heldout_pool_frames", "pretraining_frames", "stack_frames", "unstack_frames", "clip_audio", "clip_speaker"]
+__all__ = ["FrameData", "PoolFrames", "load_frames", "load_pool_frames", "heldout_pool_frames", "pretraining_frames",
+           "stack_frames", "unstack_frames", "clip_audio", "clip_speaker"]
 
 _DATA: dict = {}
 

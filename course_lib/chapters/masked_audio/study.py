@@ -63,9 +63,9 @@ def layer_features(encoder: FrameEncoder, x: torch.Tensor) -> torch.Tensor:
 def probe_best_layer(train_f: torch.Tensor, train_y: torch.Tensor, val_f: torch.Tensor, val_y: torch.Tensor,
                      test_f: torch.Tensor, test_y: torch.Tensor) -> tuple[float, int]:
     """(test accuracy, layer): a probe per layer of (L+1, N, D) features; the layer best on validation wins."""
-    scores = [metrics.linear_probe_scores(train_f[l], train_y, [(val_f[l], val_y), (test_f[l], test_y)])
-              for l in range(len(train_f))]
-    layer = max(range(len(scores)), key=lambda l: (scores[l][0], -l))             # ties: the shallower layer
+    scores = [metrics.linear_probe_scores(train_f[i], train_y, [(val_f[i], val_y), (test_f[i], test_y)])
+              for i in range(len(train_f))]
+    layer = max(range(len(scores)), key=lambda i: (scores[i][0], -i))             # ties: the shallower layer
     return scores[layer][1], layer
 
 

@@ -77,7 +77,7 @@ class MaskedFramesTask(Task):
         gen = step_generator(seed + 1, step)
         mask = span_mask(len(idx), self.train_x.shape[1], m.fraction, m.span, gen)
         batch = {"x": self.train_x[idx], "mask": mask}                        # (B, T, F), (B, T)
-        if m.freq_width > 0:                                                  # (B, bands), the same in each stacked frame
+        if m.freq_width > 0:                                     # (B, bands), the same bands in each stacked frame
             bands = band_mask(len(idx), self.cfg.data.features.n_mels, m.freq_width, gen)
             batch["bands"] = bands.repeat(1, self.train_x.shape[-1] // bands.shape[1])   # (B, F)
         return batch
