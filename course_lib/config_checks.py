@@ -42,7 +42,7 @@ _INT_RULES: list[_Rule] = [
 _TUPLE_RULES: list[_Rule] = [
     (("betas",), lambda x: 0 <= x < 1, "in [0, 1)"),
     (("crop_scale", "erase_scale"), lambda x: 0 < x <= 1, "in (0, 1]"),
-    (("label_budgets",), lambda x: x >= 0, ">= 0 (0 = all labels)"),
+    (("label_budgets", "finetune_budgets"), lambda x: x >= 0, ">= 0 (0 = all labels)"),
     (("*",), lambda x: x > 0, "> 0"),
 ]
 

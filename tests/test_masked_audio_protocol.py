@@ -148,3 +148,16 @@ def test_fine_tuning_steps_scale_with_the_budget_and_keep_the_best_evaluation(on
     assert len(enc_group["params"]) == len(list(clf.encoder.parameters()))
     with pytest.raises(ValueError, match="encoder_lr_ratio"):
         chapter.KeywordTask(data.train_x[idx], data.train_y[idx], 8, encoder_lr_ratio=0.0)
+
+
+@pytest.mark.slow
+def test_the_main_checks_fail_for_trivial_predictors(smoke_cfg, one_thread):
+    """Notebook 06's closing reconstruction check cannot be passed without learning: an untrained model
+    does not fill the hidden steps of held-out speech better than interpolation (measured in smoke: 0.95,
+    against 0.52 for interpolation and 0.85 for the band mean)."""
+    data, pool = chapter.frames_for(smoke_cfg), chapter.pool_for(smoke_cfg)
+    held = chapter.heldout_pool_frames(data, pool)
+    mask = chapter.eval_masks(len(held), held.shape[1], smoke_cfg.masking)
+    trivial = chapter.trivial_errors(held, mask)
+    untrained = chapter.reconstruction_errors(FrameReconstructor(smoke_cfg.model), held, mask)
+    assert not untrained["masked_l1"] < trivial["interpolation_l1"] < trivial["band_mean_l1"]

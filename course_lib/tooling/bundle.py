@@ -74,6 +74,8 @@ def build_data_caches(profile: str) -> dict[str, Any]:
     _timed(f"WordPiece tokenizer ({profile})", lambda: mlm.prepare_data(for_profile(mlm.Config, profile)), built)
     _timed(f"spoken keywords, log-mel ({profile})",
            lambda: masked_audio.frames_for(for_profile(masked_audio.Config, profile)), built)
+    _timed(f"unlabelled spoken phrases, log-mel ({profile})",
+           lambda: masked_audio.pool_for(for_profile(masked_audio.Config, profile)), built)
     return {"built": built, "files": _cache_files()}
 
 
