@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="class")
     ap.add_argument("--device", default=None)
     ap.add_argument("--out", default=None, help="JSON file (default: benchmarks/results/masked_audio-table-...)")
+    ap.add_argument("--report", default=None, metavar="JSON", help="only print the table and verdicts of a saved run")
     args = ap.parse_args(argv)
+    if args.report:
+        report(json.loads(Path(args.report).read_text()))
+        return 0
     cfg = override(for_profile(masked_audio.Config, args.profile), {"study.finetune_budgets": (1, 5, 20, 0)})
     started = time.perf_counter()
     summary = masked_audio.run(cfg, device=args.device, progress=False, checkpoint_seconds=None)
@@ -39,14 +43,28 @@ def main(argv: list[str] | None = None) -> int:
     name = f"masked_audio-table-{machine}-{args.profile}.json"
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / name
     out.write_text(json.dumps(summary, indent=2) + "\n")
+    report(summary)
+    print(f"wrote {out} ({summary['benchmark_wall_s']} s)")
+    return 0
+
+
+def report(summary: dict) -> None:
+    """The method x budget table (mean ± sd over runs), then at each budget the verdicts of ``compare``
+    against the best method without pre-training."""
+    from course_lib.chapters.masked_audio import PRETRAINED
+    from course_lib.notebook.compare import compare
+
     acc = summary["metrics"]["accuracy"]
     budgets = list(acc["logmel_stats"])
     print(f"{'method':24s}" + "".join(f"{b + '/word':>16s}" for b in budgets))
     for method, per in acc.items():
         print(f"{method:24s}" + "".join(f"{per[b]['mean']:10.3f}±{per[b]['std']:.3f}" if b in per else f"{'-':>16s}"
                                         for b in budgets))
-    print(f"wrote {out} ({summary['benchmark_wall_s']} s)")
-    return 0
+    for b in budgets:
+        runs = {m: per[b]["runs"] for m, per in acc.items() if b in per}
+        plain = max((m for m in runs if m not in PRETRAINED), key=lambda m: sum(runs[m]) / len(runs[m]))
+        print(f"\n{b} per word, reference: {plain}")
+        compare(runs, metric=f"test accuracy, {b} per word", higher_is_better=True, reference=plain, over="runs")
 
 
 if __name__ == "__main__":
