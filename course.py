@@ -4,7 +4,7 @@
     python3 course.py lab       # set up .venv (first time), then open JupyterLab on notebooks/
     python3 course.py test      # set up .venv (first time), then run every test and every notebook (smoke)
     python3 course.py test --fast   # the inner loop: unit tests not marked slow, no notebooks (about a minute)
-    python3 course.py setup     # only create/refresh .venv
+    python3 course.py setup     # only create/refresh .venv  (--torch cpu|default|auto: which PyTorch build)
     python3 course.py outputs   # regenerate the committed notebook outputs (class profile)
     python3 course.py editions  # student notebooks (solutions stubbed) + teacher edition, in artifacts/editions/
     python3 course.py bundle    # offline classroom: data caches + trained, verified checkpoints (--profile P)
@@ -15,8 +15,13 @@
 Set-up creates ``.venv`` beside this file and installs the exact versions CI tested
 (``requirements/constraints.txt``) plus ``course_lib`` in editable mode with every extra
 (``.[all]``: JupyterLab, the notebook tools, the test tools and the website builder). It re-runs only
-when the constraints or ``pyproject.toml`` change. ``COURSE_TORCH_INDEX`` (for example
-the PyTorch CPU wheel index) installs torch from that index first, to save disk.
+when the constraints or ``pyproject.toml`` change.
+
+Which PyTorch build (:func:`torch_choice`): on Linux without an NVIDIA GPU, PyPI's torch is the CUDA
+build (several GB of NVIDIA libraries that such a machine cannot use), so set-up takes the pinned torch
+from PyTorch's CPU wheel index instead, and says so. ``--torch cpu|default|auto`` (or ``$COURSE_TORCH``)
+forces a choice; ``$COURSE_TORCH_INDEX`` names any other index for torch. Where the CPU index cannot
+be reached (an offline mirror), set-up says so and installs torch from the usual index.
 """
 
 from __future__ import annotations
@@ -39,12 +44,58 @@ def _venv_python() -> Path:
     return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def _fingerprint() -> str:
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+TORCH_BUILDS = ("auto", "cpu", "default")
+
+
+def _fingerprint(torch_index: str | None) -> str:
     h = hashlib.sha256()
     for path in (CONSTRAINTS, ROOT / "pyproject.toml"):
         h.update(path.read_bytes())
-    h.update(os.environ.get("COURSE_TORCH_INDEX", "").encode())
+    h.update((torch_index or "").encode())
     return h.hexdigest()
+
+
+def _has_nvidia_gpu() -> bool:
+    """An NVIDIA driver is loaded (Linux: /proc/driver/nvidia) or its ``nvidia-smi`` tool is installed."""
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+def _reachable(url: str, timeout: float = 5.0) -> bool:
+    """Whether ``url`` answers within ``timeout`` seconds (an unreachable index would stall pip for minutes)."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return True
+    except Exception:  # noqa: BLE001 - any failure (DNS, refused, timeout, TLS) means: do not use it
+        return False
+
+
+def torch_choice(build: str | None = None, *, platform: str = sys.platform, nvidia: bool | None = None,
+                 reachable=_reachable) -> tuple[str | None, str]:
+    """``(index URL for torch or None for the usual index, the sentence set-up prints)``.
+
+    ``build``: ``auto`` (default; ``$COURSE_TORCH``), ``cpu`` or ``default``. ``$COURSE_TORCH_INDEX`` wins over both.
+    """
+    explicit = os.environ.get("COURSE_TORCH_INDEX", "").strip()
+    if explicit:
+        return explicit, f"torch: from {explicit} ($COURSE_TORCH_INDEX)"
+    build = (build or os.environ.get("COURSE_TORCH", "") or "auto").strip().lower()
+    if build not in TORCH_BUILDS:
+        raise SystemExit(f"unknown torch build {build!r} (from --torch or $COURSE_TORCH); expected one of: "
+                         f"{', '.join(TORCH_BUILDS)}")
+    if build == "default":
+        return None, "torch: from the usual package index (--torch default)"
+    if build == "auto":
+        if not platform.startswith("linux"):
+            return None, "torch: from the usual package index (on macOS and Windows that is already a CPU/MPS build)"
+        if (_has_nvidia_gpu() if nvidia is None else nvidia):
+            return None, "torch: the usual (CUDA) build, because an NVIDIA GPU driver was found (--torch cpu to avoid it)"
+    why = "--torch cpu" if build == "cpu" else "no NVIDIA GPU found; --torch default takes PyPI's CUDA build"
+    if not reachable(CPU_TORCH_INDEX + "/"):
+        return None, (f"torch: the CPU build was wanted ({why}), but {CPU_TORCH_INDEX} cannot be reached, so torch "
+                      f"comes from the usual index (set $COURSE_TORCH_INDEX to a mirror of the CPU wheels)")
+    return CPU_TORCH_INDEX, f"torch: the CPU build from {CPU_TORCH_INDEX} ({why})"
 
 
 def _run(cmd: list[str | Path], **kwargs) -> None:
@@ -62,7 +113,7 @@ def _check_venv_support() -> None:
                  f"On Debian/Ubuntu: sudo apt install python{minor}-venv, then run the command again")
 
 
-def setup() -> Path:
+def setup(torch_build: str | None = None) -> Path:
     """Create ``.venv`` and install the tested versions; a no-op when already up to date."""
     if sys.version_info < (3, 11):
         sys.exit(f"Python >= 3.11 is required; this is {sys.version.split()[0]}. On Ubuntu 22.04 (which ships 3.10): "
@@ -72,16 +123,22 @@ def setup() -> Path:
         _check_venv_support()
         print(f"creating virtual environment {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    if STAMP.exists() and STAMP.read_text() == _fingerprint():
-        return python
+    if STAMP.exists() and torch_build is None and STAMP.read_text().split("\n")[0] in _stamped_fingerprints():
+        return python                         # up to date (with whichever torch build it was set up with)
+    torch_index, sentence = torch_choice(torch_build)
+    print(sentence, flush=True)
     pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
-    torch_index = os.environ.get("COURSE_TORCH_INDEX")
     if torch_index:
         torch_pin = next(line.strip() for line in CONSTRAINTS.read_text().splitlines() if line.startswith("torch=="))
         _run([*pip, torch_pin, "--index-url", torch_index])
     _run([*pip, "-c", CONSTRAINTS, "-e", f"{ROOT}[all]"])     # the kernel's packages + lab, tools, test extras
-    STAMP.write_text(_fingerprint())
+    STAMP.write_text(_fingerprint(torch_index) + "\n" + sentence + "\n")
     return python
+
+
+def _stamped_fingerprints() -> set[str]:
+    """The fingerprints an up-to-date .venv may carry: one per torch index it could have been set up from."""
+    return {_fingerprint(index) for index in (None, CPU_TORCH_INDEX, os.environ.get("COURSE_TORCH_INDEX") or None)}
 
 
 def _browser_setup(python: Path) -> None:
@@ -120,7 +177,13 @@ def main(argv: list[str]) -> int:
         return 0 if command in {"help", "-h", "--help"} else 2
     if command in {"editions", "bundle"} and {"-h", "--help"} & set(argv[1:]):
         return _help_without_setup(command)      # help must not start a 2-minute install
-    python = setup()
+    torch_build = None
+    if command == "setup" and "--torch" in argv:
+        at = argv.index("--torch")
+        if at + 1 >= len(argv):
+            sys.exit(f"--torch needs a value: one of {', '.join(TORCH_BUILDS)}")
+        torch_build = argv[at + 1]
+    python = setup(torch_build)
     env = dict(os.environ)
     if command == "setup":
         return 0

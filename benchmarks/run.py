@@ -209,7 +209,8 @@ def schedule_lines() -> list[str]:
                   "`python benchmarks/time_schedules.py`: the `class` recipe trained for a budget of seconds; *cut*: "
                   "the step schedule stopped by `--max-seconds`; *cosine*: `--seconds` with the timed cosine (the "
                   "schedule before warm-up-stable-decay); *wsd*: `--seconds` with warm-up-stable-decay (the "
-                  "default). One seed per cell unless the seed column says otherwise; steps reached in brackets.", "",
+                  "default). One seed per cell unless the seed column says otherwise; steps reached in brackets. "
+                  + _recipe_sentence(rows), "",
                   f"![quality per budget and schedule]({path.stem}.png)", "",
                   "| chapter | text | budget s | seed | cut | cosine | wsd | wsd - cut |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -224,6 +225,17 @@ def schedule_lines() -> list[str]:
         lines += _paired_lines(cells)
         lines.append("")
     return lines
+
+
+def _recipe_sentence(rows: list[dict]) -> str:
+    """Which batch size and code each chapter's rows were measured with (rows of an older recipe would mislead)."""
+    parts = []
+    for chapter in sorted({r["chapter"] for r in rows}):
+        mine = [r for r in rows if r["chapter"] == chapter]
+        batches = sorted({r.get("batch_size") for r in mine if r.get("batch_size")})
+        commits = sorted({r.get("git_commit") or "?" for r in mine})
+        parts.append(f"{chapter}: batch {', '.join(map(str, batches)) or 'not recorded'}, commit {', '.join(commits)}")
+    return "Measured with: " + "; ".join(parts) + "."
 
 
 def _paired_lines(cells: dict[tuple, dict[str, dict]]) -> list[str]:

@@ -64,6 +64,7 @@ def run_one(chapter: str, schedule: str, budget: float, text: Path | None, seed:
     key = QUALITY[chapter]
     return {**row, "status": "pass", "quality_key": key, "quality": metrics["metrics"][key],
             "steps": metrics["steps"], "train_wall_s": metrics["train_wall_s"],
+            "batch_size": metrics["config"]["data"]["batch_size"] if "data" in metrics["config"] else None,
             "date": time.strftime("%Y-%m-%d"), "git_commit": metrics.get("git_commit"), "torch": metrics.get("torch")}
 
 

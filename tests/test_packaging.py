@@ -58,7 +58,7 @@ def test_every_declared_make_target_exists():
 def test_course_py_help_never_runs_the_setup(monkeypatch, capsys, tmp_path):
     """`python3 course.py bundle --help` used to install everything before printing its help."""
     course = _course_script()
-    monkeypatch.setattr(course, "setup", lambda: (_ for _ in ()).throw(AssertionError("setup ran")))
+    monkeypatch.setattr(course, "setup", lambda *_: (_ for _ in ()).throw(AssertionError("setup ran")))
     monkeypatch.setattr(course, "_venv_python", lambda: tmp_path / "no-venv" / "python")
     for command in ("bundle", "editions"):
         assert course.main([command, "--help"]) == 0
@@ -90,7 +90,7 @@ def test_lab_as_root_passes_allow_root_and_env_runs_the_report(monkeypatch, caps
     """Jupyter exits at once as root ("Running as root is not recommended"): course.py says so and allows it."""
     course = _course_script()
     calls = []
-    monkeypatch.setattr(course, "setup", lambda: "PY")
+    monkeypatch.setattr(course, "setup", lambda *_: "PY")
     monkeypatch.setattr(course.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
     monkeypatch.setattr(course.os, "geteuid", lambda: 0, raising=False)
     assert course.main(["lab"]) == 0 and "--allow-root" in calls[-1]
@@ -101,3 +101,47 @@ def test_lab_as_root_passes_allow_root_and_env_runs_the_report(monkeypatch, caps
     monkeypatch.setattr(course.os, "geteuid", lambda: 1000, raising=False)
     assert course.main(["lab"]) == 0 and "--allow-root" not in calls[-1]
     assert course.main(["env"]) == 0 and calls[-1] == ["PY", "-m", "course_lib", "env"]
+
+
+def test_setup_takes_the_cpu_torch_build_on_linux_without_an_nvidia_gpu(monkeypatch):
+    """PyPI's Linux torch is the CUDA build (GBs of NVIDIA wheels): without an NVIDIA GPU set-up picks the CPU index."""
+    import pytest
+    course = _course_script()
+    monkeypatch.delenv("COURSE_TORCH_INDEX", raising=False)
+    monkeypatch.delenv("COURSE_TORCH", raising=False)
+    up, down = (lambda url: True), (lambda url: False)
+    index, said = course.torch_choice(platform="linux", nvidia=False, reachable=up)
+    assert index == course.CPU_TORCH_INDEX and "no NVIDIA GPU found" in said
+    assert course.torch_choice(platform="linux", nvidia=True, reachable=up)[0] is None         # CUDA where it helps
+    assert course.torch_choice(platform="darwin", nvidia=False, reachable=up)[0] is None       # PyPI's is CPU/MPS
+    assert course.torch_choice("cpu", platform="linux", nvidia=True, reachable=up)[0] == course.CPU_TORCH_INDEX
+    assert course.torch_choice("default", platform="linux", nvidia=False, reachable=up)[0] is None
+    monkeypatch.setenv("COURSE_TORCH", "cpu")                                                 # the variable = --torch
+    assert course.torch_choice(platform="linux", nvidia=True, reachable=up)[0] == course.CPU_TORCH_INDEX
+    # an offline mirror: no index that would stall pip, and the sentence says what happened
+    index, said = course.torch_choice(platform="linux", nvidia=False, reachable=down)
+    assert index is None and "cannot be reached" in said
+    monkeypatch.setenv("COURSE_TORCH_INDEX", "https://mirror.example/cpu")                    # an explicit index wins
+    assert course.torch_choice("default", platform="linux", reachable=down)[0] == "https://mirror.example/cpu"
+    monkeypatch.delenv("COURSE_TORCH_INDEX")
+    with pytest.raises(SystemExit, match="expected one of: auto, cpu, default"):
+        course.torch_choice("gpu")
+
+
+def test_setup_installs_torch_from_the_chosen_index_first_and_stamps_the_choice(monkeypatch, tmp_path, capsys):
+    course = _course_script()
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.touch()
+    monkeypatch.setattr(course, "_venv_python", lambda: python)
+    monkeypatch.setattr(course, "STAMP", tmp_path / "venv" / ".course-installed")
+    monkeypatch.setattr(course, "torch_choice", lambda build: (course.CPU_TORCH_INDEX, "torch: the CPU build (test)"))
+    runs = []
+    monkeypatch.setattr(course, "_run", lambda cmd, **kw: runs.append([str(c) for c in cmd]))
+    course.setup()
+    assert runs[0][-3:] == [next(line for line in course.CONSTRAINTS.read_text().splitlines()
+                                 if line.startswith("torch==")), "--index-url", course.CPU_TORCH_INDEX]
+    assert runs[1][-1].endswith("[all]") and "torch: the CPU build (test)" in capsys.readouterr().out
+    assert "torch: the CPU build (test)" in course.STAMP.read_text()
+    course.setup()                                                # up to date: nothing installed again
+    assert len(runs) == 2
