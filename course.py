@@ -7,9 +7,12 @@
     python3 course.py setup     # only create/refresh .venv  (--torch cpu|default|auto: which PyTorch build)
     python3 course.py outputs   # regenerate the committed notebook outputs (class profile)
     python3 course.py editions  # student notebooks (solutions stubbed) + teacher edition, in artifacts/editions/
+    python3 course.py nbgrader  # nbgrader assignments (autograded answers + locked tests), in artifacts/nbgrader/
+    python3 course.py nbgrader autograde 01_attention   # any nbgrader command, run inside .venv (docs/classroom.md)
     python3 course.py bundle    # offline classroom: data caches + trained, verified checkpoints (--profile P)
     python3 course.py browser-test  # every notebook in JupyterLab in headless Chromium: widgets render and respond
     python3 course.py site      # the course website, rendered offline from the committed notebooks: artifacts/site/
+    python3 course.py slides    # one reveal.js deck per chapter from the cells tagged for slides: artifacts/slides/
     python3 course.py env       # the environment report (device, precision, versions): paste it when asking for help
 
 Set-up creates ``.venv`` beside this file and installs the exact versions CI tested
@@ -90,7 +93,8 @@ def torch_choice(build: str | None = None, *, platform: str = sys.platform, nvid
         if not platform.startswith("linux"):
             return None, "torch: from the usual package index (on macOS and Windows that is already a CPU/MPS build)"
         if (_has_nvidia_gpu() if nvidia is None else nvidia):
-            return None, "torch: the usual (CUDA) build, because an NVIDIA GPU driver was found (--torch cpu to avoid it)"
+            return None, ("torch: the usual (CUDA) build, because an NVIDIA GPU driver was found "
+                          "(--torch cpu to avoid it)")
     why = "--torch cpu" if build == "cpu" else "no NVIDIA GPU found; --torch default takes PyPI's CUDA build"
     if not reachable(CPU_TORCH_INDEX + "/"):
         return None, (f"torch: the CPU build was wanted ({why}), but {CPU_TORCH_INDEX} cannot be reached, so torch "
@@ -172,10 +176,12 @@ def _help_without_setup(command: str) -> int:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
-    if command not in {"setup", "lab", "test", "outputs", "editions", "bundle", "browser-test", "site", "env"}:
+    commands = {"setup", "lab", "test", "outputs", "editions", "nbgrader", "bundle", "browser-test", "site", "slides",
+                "env"}
+    if command not in commands:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
-    if command in {"editions", "bundle"} and {"-h", "--help"} & set(argv[1:]):
+    if command in {"editions", "nbgrader", "bundle"} and {"-h", "--help"} & set(argv[1:]):
         return _help_without_setup(command)      # help must not start a 2-minute install
     torch_build = None
     if command == "setup" and "--torch" in argv:
@@ -197,7 +203,12 @@ def main(argv: list[str]) -> int:
         # the file browser starts in notebooks/
         return subprocess.call([str(python), "-m", "jupyter", "lab", "--notebook-dir", str(ROOT),
                                 "--ContentsManager.preferred_dir=notebooks", *extra, *argv[1:]], cwd=ROOT, env=env)
-    if command in {"editions", "bundle", "site", "env"}:      # site: the course website in artifacts/site/, offline
+    if command == "nbgrader" and argv[1:] and not argv[1].startswith("-"):
+        # nbgrader's own commands (generate_assignment, autograde, ...), run inside .venv: nbgrader calls its
+        # `alembic` tool by name, so .venv's scripts must be on PATH, as in an activated environment
+        env["PATH"] = os.pathsep.join([str(python.parent), env.get("PATH", "")])
+        return subprocess.call([str(python), "-m", "nbgrader", *argv[1:]], cwd=ROOT, env=env)
+    if command in {"editions", "nbgrader", "bundle", "site", "slides", "env"}:      # site, slides: offline, artifacts/
         return subprocess.call([str(python), "-m", "course_lib", command, *argv[1:]], cwd=ROOT, env=env)
     if command == "browser-test":   # JupyterLab + headless Chromium, smoke profile; artifacts/browser/
         _browser_setup(python)

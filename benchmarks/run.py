@@ -209,7 +209,9 @@ def schedule_lines() -> list[str]:
                   "`python benchmarks/time_schedules.py`: the `class` recipe trained for a budget of seconds; *cut*: "
                   "the step schedule stopped by `--max-seconds`; *cosine*: `--seconds` with the timed cosine (the "
                   "schedule before warm-up-stable-decay); *wsd*: `--seconds` with warm-up-stable-decay (the "
-                  "default). One seed per cell unless the seed column says otherwise; steps reached in brackets. "
+                  "default). *cut* ends at the profile's last step when that comes before the budget. One seed per "
+                  "cell "
+                  "unless the seed column says otherwise; steps reached in brackets. "
                   + _recipe_sentence(rows), "",
                   f"![quality per budget and schedule]({path.stem}.png)", "",
                   "| chapter | text | budget s | seed | cut | cosine | wsd | wsd - cut |",
@@ -223,8 +225,28 @@ def schedule_lines() -> list[str]:
             lines.append(f"| {chapter} | {text} | {budget:g} | {seed} | {show.get('cut', '')} | "
                          f"{show.get('cosine', '')} | {show.get('wsd', '')} | {gap} |")
         lines += _paired_lines(cells)
+        lines += _variant_lines(cells)
         lines.append("")
     return lines
+
+
+def _variant_lines(cells: dict[tuple, dict[str, dict]]) -> list[str]:
+    """Schedules measured with a config change (``time_schedules.py --set``): each against cut on the same seeds."""
+    import statistics
+    groups: dict[tuple, list[tuple[int, float, float]]] = {}
+    for (chapter, _text, budget, seed), by in cells.items():
+        for label, r in by.items():
+            if "[" in label and "cut" in by:
+                groups.setdefault((chapter, budget, label), []).append(
+                    (seed, r["quality"], r["quality"] - by["cut"]["quality"]))
+    out = []
+    for (chapter, budget, label), rows in sorted(groups.items()):
+        diffs = [d for _, _, d in sorted(rows)]
+        spread = f" ± {statistics.stdev(diffs) / len(diffs) ** 0.5:.4f} SE" if len(diffs) >= 2 else ""
+        out.append(f"* {chapter}, {budget:g} s, {label}, {len(diffs)} seed(s): {label.split(' ')[0]} - cut = "
+                   f"{statistics.mean(diffs):+.4f}{spread} (per seed: {', '.join(f'{d:+.4f}' for d in diffs)})")
+    return ["", "Variants (a config change with `time_schedules.py --set`), against cut on the same seeds:", ""] + out \
+        if out else []
 
 
 def _recipe_sentence(rows: list[dict]) -> str:

@@ -2,6 +2,7 @@
 
     python benchmarks/time_schedules.py --chapters rnn_lm --budgets 30 64 150 --text-mb 1.1
     python benchmarks/time_schedules.py --plot-only          # redraw the figure from the stored rows
+    python benchmarks/time_schedules.py --chapters rnn_lm --budgets 30 --schedules wsd --set train.decay_frac=0.15
 
 For each chapter, budget (seconds of training) and schedule, one ``python -m course_lib train`` in a
 fresh process (one at a time: timings taken beside another job are worthless):
@@ -44,7 +45,8 @@ def shakespeare_text(megabytes: float, folder: Path) -> Path:
     return path
 
 
-def run_one(chapter: str, schedule: str, budget: float, text: Path | None, seed: int) -> dict:
+def run_one(chapter: str, schedule: str, budget: float, text: Path | None, seed: int,
+            changes: list[str] | None = None) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"sched-{chapter}-"))
     cmd = [sys.executable, "-m", "course_lib", "train", chapter, "--profile", "class", "--out", str(out),
            "--quiet", "--seed", str(seed)]
@@ -54,9 +56,12 @@ def run_one(chapter: str, schedule: str, budget: float, text: Path | None, seed:
         cmd += ["--max-seconds", str(budget)]
     else:
         cmd += ["--seconds", str(budget), "--set", f"train.time_schedule={schedule}"]
+    for change in changes or []:
+        cmd += ["--set", change]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"}, capture_output=True, text=True)
-    row = {"chapter": chapter, "schedule": schedule, "budget_s": budget, "seed": seed,
+    label = schedule + (f" [{', '.join(changes)}]" if changes else "")     # a variant is its own schedule
+    row = {"chapter": chapter, "schedule": label, "budget_s": budget, "seed": seed,
            "text": text.name if text else None, "command_s": round(time.perf_counter() - t0, 1)}
     if proc.returncode != 0:
         return {**row, "status": "FAIL", "error": proc.stderr.strip()[-600:]}
@@ -82,10 +87,13 @@ def plot(path: Path) -> Path:
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
     for ax, (chapter, text) in zip(axes[0], groups):
         for schedule, marker in zip(SCHEDULES, "os^"):
-            pts = sorted((r["budget_s"], r["quality"]) for r in rows
-                         if (r["chapter"], r["text"], r["schedule"]) == (chapter, text, schedule))
-            if pts:
-                ax.plot(*zip(*pts), marker=marker, label=schedule)
+            by_budget: dict[float, list[float]] = {}
+            for r in rows:
+                if (r["chapter"], r["text"], r["schedule"]) == (chapter, text, schedule):
+                    by_budget.setdefault(r["budget_s"], []).append(r["quality"])
+            if by_budget:                                  # the mean over the seeds measured at each budget
+                xs = sorted(by_budget)
+                ax.plot(xs, [sum(by_budget[x]) / len(by_budget[x]) for x in xs], marker=marker, label=schedule)
         ax.set_xscale("log")
         ax.set_xlabel("training budget (s, log scale)")
         ax.set_ylabel(QUALITY[chapter])
@@ -104,6 +112,8 @@ def main() -> None:
     ap.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--text-mb", type=float, default=None, help="LM chapters: train on this many MB of the plays")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config change for every run (e.g. train.decay_frac=0.15); rows name it in their schedule")
     ap.add_argument("--plot-only", action="store_true")
     args = ap.parse_args()
     path = RESULTS / f"schedules-{_machine()}.json"
@@ -116,7 +126,7 @@ def main() -> None:
                 for seed in args.seeds:
                     for schedule in args.schedules:
                         use = text if chapter in ("rnn_lm", "transformer_lm") else None
-                        row = run_one(chapter, schedule, budget, use, seed)
+                        row = run_one(chapter, schedule, budget, use, seed, args.set)
                         print(json.dumps(row), flush=True)
                         key = (row["chapter"], row["text"], row["budget_s"], row["schedule"], row["seed"])
                         rows = [r for r in rows if (r["chapter"], r["text"], r["budget_s"], r["schedule"],

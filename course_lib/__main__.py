@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_lib {train,run-notebooks,env,editions,bundle,site,timings}``
+"""Command line: ``python -m course_lib {train,run-notebooks,env,editions,nbgrader,bundle,site,slides,timings}``
 (``python -m course_lib COMMAND --help``; docs/command_line.md)."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "TIME_BUDGET_STEP_CAP"]
+
+TIME_BUDGET_STEP_CAP = 10_000_000     # --seconds without --steps: the steps never bind before the seconds do
 
 
 def _check_train_args(args: argparse.Namespace) -> None:
@@ -118,6 +120,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.precision is not None:                      # read by the loop (runtime.pick_precision)
         os.environ["COURSE_PRECISION"] = args.precision
     overrides = {"train.steps": args.steps, "train.seed": args.seed, "train.seconds": args.seconds}
+    if args.seconds is not None and args.steps is None:
+        # a time budget ends the run when its seconds are spent, not at the profile's step budget (which a
+        # long budget on a fast machine would reach first and stop early); --steps N still caps it
+        overrides["train.steps"] = TIME_BUDGET_STEP_CAP
     if args.text is not None:
         if not hasattr(chapter.Config(), "data") or not hasattr(chapter.Config().data, "text_file"):
             raise ValueError(f"--text is only for text chapters; {args.chapter} does not take it")
@@ -175,6 +181,23 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 def _env(args: argparse.Namespace) -> int:
     from .runtime import print_environment
     print_environment(args.profile, device=args.device)
+    return 0
+
+
+def _nbgrader(args: argparse.Namespace) -> int:
+    from .tooling.grading import write_source
+    written = write_source(args.out, args.only)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{len(written)} assignments in {Path(args.out) / 'source'}; next, from the repository root: "
+          f"nbgrader generate_assignment {written[0].parent.name if written else 'NAME'} (docs/classroom.md)")
+    return 0
+
+
+def _slides(args: argparse.Namespace) -> int:
+    from .tooling.slides import build_slides
+    decks = build_slides(args.out, args.only)
+    print(f"wrote {len(decks)} decks and {Path(args.out) / 'index.html'} (open it in a browser; nothing is fetched)")
     return 0
 
 
@@ -241,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--text", default=None, help="text chapters: train on this UTF-8 file (split 90/10)")
     t.add_argument("--seconds", type=float, default=None, metavar="S",
                    help="time budget: the learning-rate schedule runs over S seconds of training, which then ends "
-                        "(or at the profile's steps, if those run out first; raise them with --steps)")
+                        "(the profile's step budget does not cut it short; --steps N still caps it)")
     t.add_argument("--max-seconds", type=float, default=None, metavar="S",
                    help="hard cap: stop after S seconds even if the schedule has not finished")
     t.add_argument("--checkpoint-seconds", type=float, default=60.0, metavar="S",
@@ -273,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="output folder (default: artifacts/editions/, git-ignored)")
     d.set_defaults(func=_editions)
 
+    g = sub.add_parser("nbgrader", help="write nbgrader assignments: autograded answers + locked test cells")
+    g.add_argument("--out", default="artifacts/nbgrader",
+                   help="nbgrader course folder (default: artifacts/nbgrader/, what nbgrader_config.py names)")
+    g.add_argument("--only", default=None, help="only notebooks whose name starts with this (e.g. 01_)")
+    g.set_defaults(func=_nbgrader)
+
     b = sub.add_parser("bundle", help="prepare an offline classroom machine: data caches + chapter checkpoints")
     b.add_argument("--profile", default=None, help="smoke | class | full (default: $COURSE_PROFILE or class)")
     b.add_argument("--only", default=None, help="comma-separated chapters (default: every available chapter)")
@@ -286,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--out", default="artifacts/site", help="output folder (default: artifacts/site/, git-ignored)")
     w.add_argument("--verbose", action="store_true", help="show MkDocs' log")
     w.set_defaults(func=_site)
+
+    sl = sub.add_parser("slides", help="one reveal.js deck per chapter from the cells tagged for slides (offline)")
+    sl.add_argument("--out", default="artifacts/slides", help="output folder (default: artifacts/slides/)")
+    sl.add_argument("--only", default=None, help="only notebooks whose name starts with this (e.g. 01_)")
+    sl.set_defaults(func=_slides)
 
     m = sub.add_parser("timings", help="learner and machine time per notebook (one source for every timing figure)")
     m.add_argument("--write", action="store_true", help="write the table into README.md between its markers")

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,8 @@ import torch
 
 from .data.cache import atomic_write_bytes
 
-__all__ = ["save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "tensor_digest", "make_provenance",
-           "git_commit", "CheckpointStatus", "inspect", "CHECKPOINT_NAME"]
+__all__ = ["writable_folder", "save_checkpoint", "load_checkpoint", "config_hash", "fingerprint", "tensor_digest",
+           "make_provenance", "git_commit", "CheckpointStatus", "inspect", "CHECKPOINT_NAME"]
 
 FORMAT = "course_lib.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -206,3 +207,14 @@ def inspect(folder: str | os.PathLike, identity: Any, steps: int,
     if step < steps and not state.get("finished", False):     # a time budget may finish before ``steps``
         return CheckpointStatus("interrupted", path, f"it stopped at step {step} of {steps}", step, state)
     return CheckpointStatus("finished", path, f"finished at step {step}, fingerprint {want}", step, state)
+
+
+def writable_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` exists or can be made, and a file can be written in it (checked before any training)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    return True

@@ -191,3 +191,16 @@ def test_an_empty_text_file_is_named(tmp_path, capsys):
     assert main(["train", "rnn_lm", "--profile", "smoke", "--text", str(empty), "--out", str(tmp_path / "r"),
                  "--quiet"]) == 2
     assert f"{empty} is empty" in capsys.readouterr().err
+
+
+def test_a_time_budget_is_not_cut_short_by_the_profiles_step_budget(tmp_path):
+    """`--seconds S` ends when S seconds are spent: the smoke attention run's 200 steps would end it sooner."""
+    out = tmp_path / "timed"
+    assert main(["train", "attention", "--profile", "smoke", "--seconds", "4", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] > 200 and metrics["train_wall_s"] >= 4.0, metrics      # 200: the profile's steps
+    assert metrics["seconds_budget"] == 4.0
+    capped = tmp_path / "capped"                                                     # --steps still caps it
+    assert main(["train", "attention", "--profile", "smoke", "--seconds", "30", "--steps", "7", "--out",
+                 str(capped), "--quiet"]) == 0
+    assert json.loads((capped / "metrics.json").read_text())["steps"] == 7

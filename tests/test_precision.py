@@ -178,3 +178,66 @@ def test_lstm_recurrence_stays_float32_under_bf16_autocast():
     assert h.dtype == c.dtype == h2.dtype == c2.dtype == torch.float32
     assert logits.dtype == torch.bfloat16                       # the head still runs in bf16
     assert torch.allclose(logits.float(), reference, atol=0.05), (logits.float() - reference).abs().max()
+
+
+class _StopAt(Exception):
+    pass
+
+
+def _first_steps(chapter_name: str, overrides: dict, steps: int, monkeypatch) -> tuple[list[float], int]:
+    """The training losses of ``steps`` steps of a chapter's ``full`` recipe under bf16 autocast on the CPU.
+
+    The recipe's own model, rate, warm-up, clipping and schedule (its ``train.steps``, so the rate is the
+    one the real run has at these steps); ``overrides`` only shrink the batch to fit a CPU test.
+    Returns the losses and how many optimizer steps were skipped for a non-finite gradient.
+    """
+    monkeypatch.setenv("COURSE_PRECISION", "bf16")
+    chapter = get_chapter(chapter_name)
+    setup = chapter.build(chapter.config("full", overrides))
+    losses: list[float] = []
+    skipped = [0]
+    own_step = setup.task.train_step
+
+    def recorded(model, batch, tools):
+        scalars = own_step(model, batch, tools)
+        losses.append(float(scalars["loss"]))
+        skipped[0] += int(scalars.get("skipped", 0))
+        return scalars
+
+    def stop(step: int) -> None:
+        if step >= steps:
+            raise _StopAt
+
+    setup.task.train_step = recorded
+    with pytest.raises(_StopAt):
+        fit(setup.model, setup.task, setup.train, device=CPU, progress=False, on_step=stop, checkpoint_seconds=None)
+    return losses, skipped[0]
+
+
+@pytest.mark.slow
+def test_full_lstm_recipe_leaves_the_unigram_plateau_under_bf16(monkeypatch):
+    """The `full` 3 x 512 LSTM's first 120 steps under bf16 autocast (batch 16 x 64 here): the training loss
+    must leave the unigram level (3.32 nats/char). Measured on the 2-core CPU: 2.45 over steps 111-120. On the
+    H200 the bf16 recurrence sat at 3.32 from step ~25; the CPU's bf16 LSTM kernel does not reproduce that
+    (the same 120 steps with the recurrence in bf16 reached 2.47), so the fix itself is guarded by
+    test_lstm_recurrence_stays_float32_under_bf16_autocast, and this test guards the recipe (rate, warm-up,
+    clipping) against a change that leaves it stuck."""
+    cfg = get_chapter("rnn_lm").config("full")
+    assert (cfg.model.layers, cfg.model.hidden_dim) == (3, 512)
+    losses, skipped = _first_steps("rnn_lm", {"data.batch_size": 16, "data.seq_len": 64, "data.eval_chars": 4096},
+                          120, monkeypatch)
+    last = sum(losses[-10:]) / 10
+    assert all(math.isfinite(x) for x in losses) and skipped == 0
+    assert last < 3.0, f"mean loss of steps {len(losses) - 9}-{len(losses)}: {last:.3f} (unigram ~3.32)"
+
+
+@pytest.mark.slow
+def test_full_mlm_recipe_runs_its_first_steps_finite_under_bf16(monkeypatch):
+    """The `full` MLM (4 x 256 encoder, lr 1e-3, 200-step warm-up) builds and trains under bf16 autocast on the
+    CPU: 20 steps, every loss finite, no step skipped. Its bf16 divergence on the H200 came at step 1,217 at the
+    old rate 2e-3, and on this CPU the loss does not move from its start (~6.2) within 160 steps at batch 16, so
+    neither the divergence nor its fix can be shown in a CPU test: both were measured on the GPU only
+    (benchmarks/GPU.md); this guards the recipe against breaking outright."""
+    assert get_chapter("mlm").config("full").train.lr <= 1e-3
+    losses, skipped = _first_steps("mlm", {"data.batch_size": 8, "data.eval_sequences": 16}, 20, monkeypatch)
+    assert len(losses) == 20 and all(math.isfinite(x) for x in losses) and skipped == 0, (losses, skipped)

@@ -28,9 +28,14 @@ def test_widget_outputs_keep_only_their_static_fallback():
     assert chapter_title(nb) == "99 · A title"
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return build_site(tmp_path_factory.mktemp("site") / "site")
+
+
 @pytest.mark.slow
-def test_site_builds_offline_with_every_chapter_and_its_figures(tmp_path):
-    out = build_site(tmp_path / "site")
+def test_site_builds_offline_with_every_chapter_and_its_figures(site):
+    out = site
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "Self-supervised deep learning" in index and 'src="images/attention_explorer.png"' in index
     assert (out / "images" / "attention_explorer.png").exists() and (out / "mathjax" / "MathJax.js").exists()
@@ -50,3 +55,25 @@ def test_site_builds_offline_with_every_chapter_and_its_figures(tmp_path):
     # nothing is fetched from the network to read a page (the search shim only serves file:// search)
     remote = set(re.findall(r'<(?:script|img|link)[^>]+(?:src|href)="(https?://[^"]+)"', index))
     assert remote <= {"https://unpkg.com/iframe-worker/shim"}, remote
+
+
+@pytest.mark.slow
+def test_every_relative_link_of_the_site_resolves(site):
+    """Each href/src of every page points at a file of the site (a notebook's ../docs/x.md became x.html)."""
+    from urllib.parse import unquote, urlsplit
+    out = site
+    bad = []
+    for page in sorted(out.rglob("*.html")):
+        if "assets" in page.relative_to(out).parts or page.parent.name == "mathjax":
+            continue                                        # the theme's and MathJax's own files
+        for target in re.findall(r"""(?:href|src)=["']([^"'#][^"']*)["']""", page.read_text(encoding="utf-8")):
+            parts = urlsplit(target)
+            if parts.scheme or target.startswith(("//", "mailto:")) or not parts.path:
+                continue
+            resolved = (page.parent / unquote(parts.path)).resolve()
+            if resolved.is_dir():
+                resolved = resolved / "index.html"
+            if not resolved.exists():
+                bad.append(f"{page.relative_to(out)}: {target}")
+    assert bad == [], bad[:20]
+

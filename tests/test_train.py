@@ -442,8 +442,8 @@ def test_fit_or_load_still_loads_a_finished_run_from_a_read_only_folder(tmp_path
     shared = tmp_path / "shared"
     cfg = TrainConfig(steps=5)
     fit_or_load(_model(), RegressionTask(), cfg, shared, progress=False)
-    import course_lib.train as train_module
-    real = train_module.writable_folder
-    monkeypatch.setattr(train_module, "writable_folder", lambda folder: False if folder == shared else real(folder))
+    import course_lib.loading as loading_module
+    real = loading_module.writable_folder
+    monkeypatch.setattr(loading_module, "writable_folder", lambda folder: False if folder == shared else real(folder))
     result, message = fit_or_load(_model(), RegressionTask(), cfg, shared, progress=False)
     assert result.loaded and "loaded a finished checkpoint" in message

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Verdict", "run_checker", "ExerciseWrong", "TIME_LIMIT_S"]
+__all__ = ["Verdict", "run_checker", "require_correct", "ExerciseWrong", "TIME_LIMIT_S"]
 
 TIME_LIMIT_S = 60.0                    # a check (all its calls of the answer) that runs longer is wrong
 
@@ -39,6 +39,19 @@ class Verdict:
     def __str__(self) -> str:
         mark = {"correct": "✓", "wrong": "✗", "not attempted": "…"}[self.status]
         return f"{mark} {self.exercise}: {self.message}"
+
+
+def require_correct(verdict: Verdict) -> Verdict:
+    """For an autograder cell (nbgrader): raise ``AssertionError`` with the checker's message unless correct.
+
+    The learner-facing checker only prints its verdict (a notebook must run to the end with unfinished
+    exercises); a grader needs a cell that fails, and its traceback shows the same friendly message.
+    """
+    if not isinstance(verdict, Verdict):
+        raise TypeError(f"require_correct expects the Verdict a check_* function returns, got {type(verdict).__name__}")
+    if not verdict.correct:
+        raise AssertionError(str(verdict))
+    return verdict
 
 
 class _Guarded:

@@ -12,21 +12,29 @@ dependencies (the data ship as packages), then the cell continues.
 
 * every exercise cell (a ``### BEGIN SOLUTION`` / ``### END SOLUTION`` block, the markers
   nbgrader itself uses, followed by the checker call in the same cell) gets nbgrader cell
-  metadata (schema 3) as a graded answer: ``solution`` and ``grade`` true, one point per
-  checker it calls, unlocked. ``nbgrader generate_assignment`` replaces each block by its
-  stub (which raises ``NotImplementedError``, so the checker reports "not attempted", as in
-  the student edition of ``course_lib.tooling.editions``); ``nbgrader autograde`` runs the
-  checkers and their verdict lines are what the grader reads;
+  metadata (schema 3) as an *autograded answer*: ``solution`` true, ``grade`` false, unlocked.
+  ``nbgrader generate_assignment`` replaces each block by its stub (which raises
+  ``NotImplementedError``, so the checker reports "not attempted", as in the student edition of
+  ``course_lib.tooling.editions``). The points live in the locked test cells that
+  :mod:`course_lib.tooling.grading` adds after each answer when it writes the nbgrader assignments;
 * the profile cell (the first code cell) is tagged ``parameters`` for papermill. Papermill
   injects ``-p`` values in a cell right after it, so ``-p PROFILE smoke`` reaches every later
   cell while the first cell's environment report and seeding keep the default; to change those
   too, set the environment instead: ``COURSE_PROFILE=smoke papermill in.ipynb out.ipynb``;
 * the kernelspec is ``python3`` with the display name ``Python 3 (ipykernel)``.
 
+``write_paired_script(path)`` keeps a reviewable twin of each notebook: ``NN_name.py`` beside it in
+jupytext's ``py:percent`` format (code and Markdown, no outputs), paired through the notebook's
+``jupytext.formats`` metadata, so a diff of a notebook reads as a diff of Python. The test command fails
+when a twin is stale (``tests/test_paired_scripts.py``); the pre-commit hook (``jupytext --sync``) and
+``python -m course_lib run-notebooks --inplace`` rewrite it.
+
 The repository address comes from one place, ``[project.urls] Repository`` in
 ``pyproject.toml``.
 
-    python -m course_lib.tooling.notebook_conventions notebooks/*.ipynb   # both, in place
+    python -m course_lib.tooling.notebook_conventions notebooks/*.ipynb   # all three, in place
+    python -m course_lib.tooling.notebook_conventions --paired notebooks/*.ipynb      # only the py:percent twins
+    python -m course_lib.tooling.notebook_conventions --classroom notebooks/*.ipynb   # only the classroom metadata
 """
 
 from __future__ import annotations
@@ -39,17 +47,17 @@ from typing import Any
 
 __all__ = ["repository_url", "colab_badge", "installer_block", "add_run_anywhere", "apply_run_anywhere",
            "classroom_metadata", "add_classroom_metadata", "apply_classroom_metadata", "BLOCK_START", "BLOCK_END",
-           "KERNELSPEC", "NBGRADER_SCHEMA_VERSION"]
+           "KERNELSPEC", "NBGRADER_SCHEMA_VERSION", "PAIRED_FORMATS", "percent_script", "write_paired_script"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 BLOCK_START = "# Run anywhere: on Colab or a Jupyter without the course, install course_lib into this kernel first."
 BLOCK_END = "# (end of the run-anywhere block)"
 _BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+PAIRED_FORMATS = "ipynb,py:percent"            # jupytext pairing: the notebook and its py:percent twin
 NBGRADER_SCHEMA_VERSION = 3
 _BEGIN, _END = "### BEGIN SOLUTION", "### END SOLUTION"
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.M)
-_CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
 
 
 def repository_url(pyproject: Path = _ROOT / "pyproject.toml") -> str:
@@ -123,9 +131,8 @@ def classroom_metadata(source: str, grade_id: str) -> dict[str, Any] | None:
     lines = [line.strip() for line in source.split("\n")]
     if _BEGIN not in lines or _END not in lines:
         return None
-    points = len(dict.fromkeys(_CHECK_CALL.findall(source)))
-    return {"grade": points > 0, "grade_id": grade_id, "locked": False, **({"points": points} if points else {}),
-            "schema_version": NBGRADER_SCHEMA_VERSION, "solution": True, "task": False}
+    return {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": NBGRADER_SCHEMA_VERSION,
+            "solution": True, "task": False}
 
 
 def add_classroom_metadata(nb: Any, name: str) -> bool:
@@ -170,14 +177,39 @@ def apply_classroom_metadata(path: str | Path) -> bool:
     return _apply(path, add_classroom_metadata)
 
 
+def percent_script(nb: Any) -> str:
+    """The notebook as jupytext ``py:percent`` text (what its paired ``.py`` twin must hold)."""
+    import jupytext
+    return jupytext.writes(nb, fmt="py:percent")
+
+
+def write_paired_script(path: str | Path) -> bool:
+    """Pair the notebook at ``path`` with its ``.py`` twin (py:percent) and write it; True if anything changed."""
+    import nbformat
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    if nb.metadata.get("jupytext", {}).get("formats") != PAIRED_FORMATS:
+        nb.metadata.setdefault("jupytext", {})["formats"] = PAIRED_FORMATS
+        nbformat.write(nb, path)
+        changed = True
+    twin, text = path.with_suffix(".py"), percent_script(nb)
+    if not twin.exists() or twin.read_text(encoding="utf-8") != text:
+        twin.write_text(text, encoding="utf-8")
+        changed = True
+    return changed
+
+
 def main(argv: list[str]) -> int:
     if not argv or {"-h", "--help"} & set(argv):
         print(__doc__)
         return 0 if argv else 2
-    for path in argv:
-        ran = apply_run_anywhere(path)
-        classroom = apply_classroom_metadata(path)
-        print(f"{path}: {'changed' if ran or classroom else 'already up to date'}")
+    only = argv[0] if argv[0] in ("--paired", "--classroom") else None     # one convention, not all three
+    for path in argv[1:] if only else argv:
+        ran = apply_run_anywhere(path) if only is None else False
+        classroom = apply_classroom_metadata(path) if only in (None, "--classroom") else False
+        paired = write_paired_script(path) if only in (None, "--paired") else False
+        print(f"{path}: {'changed' if ran or classroom or paired else 'already up to date'}")
     return 0
 
 

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..train import ALWAYS_TRAIN_ENV
+from .notebook_conventions import write_paired_script
 
 __all__ = ["NOTEBOOK_DIR", "LOCK_FILE", "notebook_paths", "code_hash", "chapters_used", "configs_hash",
            "finish_progress_text", "html_page", "run_notebooks"]
@@ -209,6 +210,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None,
         (out / path.with_suffix(".html").name).write_text(html_page(nb), encoding="utf-8")
         if inplace and status == "pass":
             nbformat.write(nb, path)
+            write_paired_script(path)              # its py:percent twin (notebook_conventions), kept in step
             lock[path.name] = {"code_sha256": code_hash(nb), "configs_sha256": configs_hash(nb), "profile": profile,
                                "device": str(pick_device()), "wall_s": round(wall, 1)}
         row = {"notebook": path.name, "profile": profile, "device": str(pick_device()),
