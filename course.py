@@ -47,6 +47,8 @@ def _venv_python() -> Path:
     return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
+COMMANDS = ("setup", "lab", "test", "outputs", "editions", "nbgrader", "bundle", "browser-test", "site", "slides",
+            "env")
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 TORCH_BUILDS = ("auto", "cpu", "default")
 
@@ -176,9 +178,7 @@ def _help_without_setup(command: str) -> int:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
-    commands = {"setup", "lab", "test", "outputs", "editions", "nbgrader", "bundle", "browser-test", "site", "slides",
-                "env"}
-    if command not in commands:
+    if command not in COMMANDS:
         print(__doc__)
         return 0 if command in {"help", "-h", "--help"} else 2
     if command in {"editions", "nbgrader", "bundle"} and {"-h", "--help"} & set(argv[1:]):

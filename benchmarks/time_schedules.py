@@ -86,19 +86,25 @@ def plot(path: Path) -> Path:
     groups = sorted({(r["chapter"], r["text"]) for r in rows}, key=str)
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6), squeeze=False)
     for ax, (chapter, text) in zip(axes[0], groups):
-        for schedule, marker in zip(SCHEDULES, "os^"):
+        mine = [r for r in rows if (r["chapter"], r["text"]) == (chapter, text)]
+        variants = sorted({r["schedule"] for r in mine} - set(SCHEDULES))       # --set runs, e.g. "wsd [...]"
+        for schedule, marker in zip([*SCHEDULES, *variants], "os^vDpx*"):
             by_budget: dict[float, list[float]] = {}
             for r in rows:
                 if (r["chapter"], r["text"], r["schedule"]) == (chapter, text, schedule):
                     by_budget.setdefault(r["budget_s"], []).append(r["quality"])
             if by_budget:                                  # the mean over the seeds measured at each budget
                 xs = sorted(by_budget)
-                ax.plot(xs, [sum(by_budget[x]) / len(by_budget[x]) for x in xs], marker=marker, label=schedule)
+                ax.plot(xs, [sum(by_budget[x]) / len(by_budget[x]) for x in xs], marker=marker, label=schedule,
+                        linestyle="--" if schedule in variants else "-")
         ax.set_xscale("log")
+        budgets = sorted({r["budget_s"] for r in mine})
+        ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+        ax.minorticks_off()
         ax.set_xlabel("training budget (s, log scale)")
         ax.set_ylabel(QUALITY[chapter])
         ax.set_title(f"{chapter}" + (f" on {text}" if text else ""))
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.tight_layout()
     png = path.with_suffix(".png").parent.parent / f"{path.stem}.png"
     fig.savefig(png, dpi=100)

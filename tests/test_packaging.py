@@ -145,3 +145,21 @@ def test_setup_installs_torch_from_the_chosen_index_first_and_stamps_the_choice(
     assert "torch: the CPU build (test)" in course.STAMP.read_text()
     course.setup()                                                # up to date: nothing installed again
     assert len(runs) == 2
+
+
+def test_every_command_the_docs_name_exists():
+    """`python3 course.py X` and `python -m course_lib X` in README and docs/ name real commands (one spelling)."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    course = _course_script()
+    main_py = (root / "course_lib" / "__main__.py").read_text()
+    subcommands = set(re.findall(r'sub\.add_parser\("([\w-]+)"', main_py))
+    assert {"train", "editions", "nbgrader", "slides", "site"} <= subcommands
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = doc.read_text(encoding="utf-8")
+        for name in re.findall(r"python3? course\.py ([a-z][\w-]*)", text):
+            assert name in course.COMMANDS, f"{doc.name}: `python3 course.py {name}` is not a command"
+        for name in re.findall(r"python3? -m course_lib ([a-z][\w-]*)", text):
+            assert name in subcommands, f"{doc.name}: `python -m course_lib {name}` is not a subcommand"
+
