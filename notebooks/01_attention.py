@@ -275,6 +275,8 @@ check_close("nn.Linear's uniform init: Var(q) = |x|^2/(3D) = 1/3", torch.tensor(
 # $$\mathrm{Attention}(Q,K,V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}\right)V
 # \qquad\text{(Vaswani et al., 2017, eq. 1)}$$
 #
+#
+# ![Q times K-transpose over root d_k gives the (T_q, T_k) scores; a mask sets forbidden ones to minus infinity; a softmax over the keys gives weights whose rows sum to 1; times V gives one output row per query](../docs/images/concept_attention_shapes.png)
 # | tensor | shape | meaning |
 # |---|---|---|
 # | $Q$ | $(B, H, T_q, d_k)$ | one query per output position |

@@ -124,6 +124,8 @@ check_true("every row starts with [CLS]", bool((data.train_seqs[:, 0] == chapter
 # so $\mathbb E|M| = 0.15\,|R|$ and $P(\tilde x_i = x_i \mid i \in M) = 0.1 + 0.1/(V-5)$ (a random token can
 # happen to be the original).
 #
+# ![A packed row: special tokens are never chosen; of the chosen real tokens 80% become the mask token, 10% stay, 10% become a random token; the loss is taken at the chosen positions only](../docs/images/concept_mlm_masking.png)
+#
 # **Why not always `[MASK]`?** `[MASK]` never appears when the encoder is later fine-tuned or used for features. If
 # every selected token became `[MASK]`, the model would only ever need good outputs at `[MASK]` positions: nothing
 # would push it to represent the tokens it actually sees. With 10% random and 10% unchanged, any visible token *might*

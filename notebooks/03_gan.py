@@ -103,6 +103,8 @@ check_true("stratified split keeps 500 images per class",
 #
 # $$\min_G \max_D V(D, G) = \mathbb{E}_{x\sim p_\text{data}}[\log D(x)] + \mathbb{E}_{z\sim\mathcal N(0,I)}[\log(1 - D(G(z)))].$$
 #
+# ![Noise goes through G to make fakes; D scores real and fake images with a logit; D learns real 1 and fake 0, G learns to make D say 1 on its fakes](../docs/images/concept_gan_game.png)
+#
 # For a fixed G the best discriminator is $D^*(x) = \dfrac{p_\text{data}(x)}{p_\text{data}(x) + p_g(x)}$, and plugging
 # it in gives $V(D^*, G) = -\log 4 + 2\,\mathrm{JSD}(p_\text{data}\,\|\,p_g)$: the generator minimises a
 # Jensen-Shannon divergence, which is 0 exactly when $p_g = p_\text{data}$; then $D^* = \tfrac12$ everywhere and

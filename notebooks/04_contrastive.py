@@ -85,6 +85,8 @@ print(f"train images {tuple(split.train_x.shape)}, held-out val images {tuple(sp
 # mine?"* To answer it, the network must keep what survives the transformations (the shape of the digit)
 # and ignore what the transformations change (position, size, slant, noise). No labels are used.
 #
+# ![One digit, two random views, the same encoder and projection head for both; NT-Xent asks each view to find its partner among the other 2N-1 views](../docs/images/concept_simclr_views.png)
+#
 # The recipe is SimCLR (Chen et al., 2020). Its three ingredients are the sections below:
 # **views** (augmentations), a **model** (encoder + projection head), and an **objective** (NT-Xent).
 

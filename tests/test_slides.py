@@ -53,3 +53,16 @@ def test_decks_build_offline_with_math_and_figures(tmp_path):
                   "mathjax/MathJax.js", "index.html"):
         assert (deck.parent / asset).exists(), asset
     assert 'src="reveal/dist/reveal.js"' in html or '"reveal/dist/reveal.js"' in html
+    assert 'src="images/concept_attention_shapes.png"' in html                   # the concept diagram, copied
+    assert (deck.parent / "images" / "concept_attention_shapes.png").exists()
+
+
+def test_concept_diagrams_are_drawn_and_each_is_used_by_a_notebook(tmp_path):
+    from course_lib.tooling import diagrams
+    written = diagrams.draw_all(tmp_path)
+    assert {p.stem for p in written} == set(diagrams.DIAGRAMS) and all(p.stat().st_size > 10_000 for p in written)
+    sources = "\n".join(c.source for path in notebook_paths() for c in nbformat.read(path, as_version=4).cells
+                        if c.cell_type == "markdown")
+    for name in diagrams.DIAGRAMS:
+        assert (diagrams.OUT / f"{name}.png").exists(), f"docs/images/{name}.png is not committed"
+        assert f"](../docs/images/{name}.png)" in sources, f"no notebook shows {name}"

@@ -45,3 +45,14 @@ def test_an_exercise_is_a_cell_with_an_answer_region(tmp_path):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert _words_and_exercises(path)[1] == 2
+
+
+def test_a_diagram_is_looked_at_not_read(tmp_path):
+    """Reading time counts the words of the prose; an image's alt text and file name are not read."""
+    import nbformat
+    from course_lib.tooling.timings import _words_and_exercises
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "Three words here.\n\n![A long description of the picture for screen readers](../docs/images/x.png)")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert _words_and_exercises(path) == (3, 0)

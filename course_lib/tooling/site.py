@@ -94,7 +94,8 @@ def _notebook_links(nb):
     folder: ../docs/x.md and ../x.md -> x.html, ../README.md -> index.html, NN.ipynb -> NN.html."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            text = re.sub(r"\]\(\.\./README\.md", "](index.html", cell.source)
+            text = cell.source.replace("](../docs/images/", "](images/")     # the site copies docs/images/
+            text = re.sub(r"\]\(\.\./README\.md", "](index.html", text)
             text = re.sub(r"\]\((?:\.\./docs/|\.\./)?([\w./-]+?)\.(?:md|ipynb)(?=[#)])", r"](\1.html", text)
             cell.source = text
     return nb

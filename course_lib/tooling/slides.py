@@ -62,6 +62,9 @@ def slide_cells(nb) -> list[int]:
 def slideshow_notebook(nb):
     """A copy of ``nb`` with reveal's ``slideshow`` metadata set from the tags: the tagged cells, nothing else."""
     nb = static_outputs(nb)                                  # a copy, widget views replaced by their figures
+    for cell in nb.cells:                                    # the diagrams are copied beside the decks
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace("](../docs/images/", "](images/")
     chosen = slide_cells(nb)
     if not chosen:
         raise ValueError("no cell is tagged 'slide' or 'slide-more': nothing to present")
@@ -102,7 +105,8 @@ def build_slides(out: str | Path = DEFAULT_OUT, only: str | None = None) -> list
     import jupyter_server_mathjax
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for name, source in (("reveal", REVEAL), ("mathjax", Path(jupyter_server_mathjax.__file__).parent / "static")):
+    for name, source in (("reveal", REVEAL), ("mathjax", Path(jupyter_server_mathjax.__file__).parent / "static"),
+                         ("images", ROOT / "docs" / "images")):                 # the concept diagrams
         if (out / name).exists():
             shutil.rmtree(out / name)
         shutil.copytree(source, out / name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +47,12 @@ class NotebookTime:
         return 5 * math.ceil(minutes / 5)
 
 
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")          # ![alt](file): looked at, not read as words
+
+
 def _words_and_exercises(path: Path) -> tuple[int, int]:
     nb = nbformat.read(path, as_version=4)
-    words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    words = sum(len(_IMAGE.sub("", c.source).split()) for c in nb.cells if c.cell_type == "markdown")
     exercises = sum(1 for c in nb.cells if c.cell_type == "code" and SOLUTION_MARK in c.source)
     return words, exercises
 
