@@ -64,8 +64,8 @@ def test_every_relative_link_of_the_site_resolves(site):
     out = site
     bad = []
     for page in sorted(out.rglob("*.html")):
-        if "assets" in page.relative_to(out).parts or page.parent.name == "mathjax":
-            continue                                        # the theme's and MathJax's own files
+        if "assets" in page.relative_to(out).parts or page.parent.name == "mathjax" or page.name == "404.html":
+            continue                    # the theme's and MathJax's own files; 404.html is for a web server's root
         for target in re.findall(r"""(?:href|src)=["']([^"'#][^"']*)["']""", page.read_text(encoding="utf-8")):
             parts = urlsplit(target)
             if parts.scheme or target.startswith(("//", "mailto:")) or not parts.path:

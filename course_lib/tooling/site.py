@@ -153,7 +153,11 @@ def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
         for title, rel in EXTRA_PAGES:
             if (ROOT / rel).exists():
                 (src / rel).parent.mkdir(parents=True, exist_ok=True)
-                (src / rel).write_text(_rewrite_links((ROOT / rel).read_text(encoding="utf-8")), encoding="utf-8")
+                text = (ROOT / rel).read_text(encoding="utf-8")
+                (src / rel).write_text(_rewrite_links(text), encoding="utf-8")
+                for image in re.findall(r"!\[[^\]]*\]\(([\w./-]+\.png)\)", text):   # its figures, beside it
+                    if (ROOT / rel).parent.joinpath(image).is_file():
+                        shutil.copy(ROOT / Path(rel).parent / image, (src / rel).parent / image)
                 guides.append((title, rel))
         if (ROOT / "docs" / "images").is_dir():
             shutil.copytree(ROOT / "docs" / "images", src / "images")
