@@ -157,7 +157,7 @@ def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
                 (src / rel).write_text(_rewrite_links(text), encoding="utf-8")
                 for image in re.findall(r"!\[[^\]]*\]\(([\w./-]+\.png)\)", text):   # its figures, beside it
                     if (ROOT / rel).parent.joinpath(image).is_file():
-                        shutil.copy(ROOT / Path(rel).parent / image, (src / rel).parent / image)
+                        shutil.copy((ROOT / rel).parent / image, (src / rel).parent / image)
                 guides.append((title, rel))
         if (ROOT / "docs" / "images").is_dir():
             shutil.copytree(ROOT / "docs" / "images", src / "images")

@@ -28,9 +28,8 @@ import nbformat
 from .notebook_runner import notebook_paths
 from .site import MATHJAX, ROOT, _MATHJAX_LOCAL, chapter_title, static_outputs
 
-__all__ = ["SLIDE_TAGS", "DEFAULT_OUT", "REVEAL", "slide_cells", "slideshow_notebook", "build_deck", "build_slides"]
+__all__ = ["DEFAULT_OUT", "REVEAL", "slide_cells", "slideshow_notebook", "build_deck", "build_slides"]
 
-SLIDE_TAGS = ("slide", "slide-more", "slide-code")
 DEFAULT_OUT = ROOT / "artifacts" / "slides"
 REVEAL = Path(__file__).resolve().parent / "reveal"
 # what nbconvert's reveal template would load from the network: jQuery, require.js, mermaid, widgets
