@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from course_lib import runtime
     from course_lib.chapters import masked_audio
     from course_lib.profiles import for_profile, override
+    from course_lib.train import RunOptions
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="class")
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cfg = override(for_profile(masked_audio.Config, args.profile), {"study.finetune_budgets": (1, 5, 20, 0)})
     started = time.perf_counter()
-    summary = masked_audio.run(cfg, device=args.device, progress=False, checkpoint_seconds=None)
+    summary = masked_audio.run(cfg, device=args.device, options=RunOptions(progress=False, checkpoint_seconds=None))
     summary["benchmark_wall_s"] = round(time.perf_counter() - started, 1)
     machine = f"cpu{runtime.cpu_budget()[0]}-{platform.machine()}" if args.device in (None, "cpu") else args.device
     name = f"masked_audio-table-{machine}-{args.profile}.json"

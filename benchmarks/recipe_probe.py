@@ -34,7 +34,7 @@ def probe(chapter_name: str, profile: str, changes: list[str], stop: int, device
     """Train ``chapter_name``'s ``profile`` with ``changes`` for ``stop`` steps; the losses at ``marks``."""
     from course_lib.chapters.registry import get_chapter
     from course_lib.profiles import parse_setting
-    from course_lib.train import fit
+    from course_lib.train import RunOptions, fit
 
     chapter = get_chapter(chapter_name)
     overrides, precision = {}, None
@@ -66,7 +66,7 @@ def probe(chapter_name: str, profile: str, changes: list[str], stop: int, device
 
     t0, error = time.perf_counter(), None
     try:
-        fit(setup.model, setup.task, setup.train, device=device, progress=False, on_step=on_step)
+        fit(setup.model, setup.task, setup.train, device=device, run=RunOptions(progress=False, on_step=on_step))
     except _Stop:
         pass
     except FloatingPointError as err:

@@ -209,8 +209,9 @@ def schedule_lines() -> list[str]:
                   "`python benchmarks/time_schedules.py`: the `class` recipe trained for a budget of seconds; *cut*: "
                   "the step schedule stopped by `--max-seconds`; *cosine*: `--seconds` with the timed cosine (the "
                   "schedule before warm-up-stable-decay); *wsd*: `--seconds` with warm-up-stable-decay (the "
-                  "default). *cut* ends at the profile's last step when that comes before the budget. One seed per "
-                  "cell "
+                  "default: warm-up over 20% of the seconds, decay over the last 10%; a label in brackets names "
+                  "the fractions a row ran with instead). *cut* ends at the profile's last step when that comes "
+                  "before the budget. One seed per cell "
                   "unless the seed column says otherwise; steps reached in brackets. "
                   + _recipe_sentence(rows), "",
                   f"![quality per budget and schedule]({path.stem}.png)", "",

@@ -43,7 +43,7 @@ def profile_chapter(chapter: str, profile: str, active: int, device: str | None 
     from torch.profiler import ProfilerActivity, profile as torch_profile, schedule
 
     from course_lib.chapters.registry import get_chapter
-    from course_lib.train import fit
+    from course_lib.train import RunOptions, fit
 
     setup = get_chapter(chapter).build(get_chapter(chapter).config(profile))
     wait = SKIP + TIMED
@@ -64,7 +64,7 @@ def profile_chapter(chapter: str, profile: str, active: int, device: str | None 
     short = dataclasses.replace(setup.train, steps=max(setup.train.steps, total), eval_every=0, checkpoint_every=0)
     with prof:
         try:
-            fit(setup.model, setup.task, short, device=device, progress=False, on_step=on_step)
+            fit(setup.model, setup.task, short, device=device, run=RunOptions(progress=False, on_step=on_step))
         except _Profiled:
             pass
     model = setup.model

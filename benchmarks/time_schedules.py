@@ -70,6 +70,9 @@ def run_one(chapter: str, schedule: str, budget: float, text: Path | None, seed:
     return {**row, "status": "pass", "quality_key": key, "quality": metrics["metrics"][key],
             "steps": metrics["steps"], "train_wall_s": metrics["train_wall_s"],
             "batch_size": metrics["config"]["data"]["batch_size"] if "data" in metrics["config"] else None,
+            # the wsd shape this row ran with (a label is relative to the defaults, which can change)
+            "warmup_frac": metrics["config"]["train"].get("warmup_frac"),
+            "decay_frac": metrics["config"]["train"].get("decay_frac"),
             "date": time.strftime("%Y-%m-%d"), "git_commit": metrics.get("git_commit"), "torch": metrics.get("torch")}
 
 
@@ -124,7 +127,8 @@ def main() -> None:
     args = ap.parse_args()
     path = RESULTS / f"schedules-{_machine()}.json"
     if not args.plot_only:
-        rows = json.loads(path.read_text())["rows"] if path.exists() else []
+        kept = json.loads(path.read_text()) if path.exists() else {"kind": "schedules", "machine": _machine()}
+        rows = kept.get("rows", [])
         folder = Path(tempfile.mkdtemp(prefix="sched-text-"))
         text = shakespeare_text(args.text_mb, folder) if args.text_mb else None
         for chapter in args.chapters:
@@ -137,8 +141,7 @@ def main() -> None:
                         key = (row["chapter"], row["text"], row["budget_s"], row["schedule"], row["seed"])
                         rows = [r for r in rows if (r["chapter"], r["text"], r["budget_s"], r["schedule"],
                                                     r["seed"]) != key] + [row]
-                        path.write_text(json.dumps({"kind": "schedules", "machine": _machine(), "rows": rows},
-                                                   indent=2) + "\n")
+                        path.write_text(json.dumps({**kept, "rows": rows}, indent=2) + "\n")
     print(f"wrote {path} and {plot(path)}")
 
 

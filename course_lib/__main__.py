@@ -113,6 +113,7 @@ def _train(args: argparse.Namespace) -> int:
     from .distributed import distributed_info
     from .profiles import parse_setting
     from .runtime import compile_backend
+    from .task import RunOptions
 
     chapter = get_chapter(args.chapter)
     _check_train_args(args)
@@ -137,9 +138,9 @@ def _train(args: argparse.Namespace) -> int:
     if main_rank and not args.resume and not args.overwrite:
         _refuse_to_overwrite(out)
     with _exclusive_out(out) if main_rank else contextlib.nullcontext():
-        metrics = chapter.run(cfg, device=args.device, out_dir=out, resume=args.resume, progress=not args.quiet,
-                              max_seconds=args.max_seconds, compile_backend=backend,
-                              checkpoint_seconds=args.checkpoint_seconds)
+        options = RunOptions(out_dir=out, resume=args.resume, progress=not args.quiet, max_seconds=args.max_seconds,
+                             compile_backend=backend, checkpoint_seconds=args.checkpoint_seconds)
+        metrics = chapter.run(cfg, device=args.device, options=options)
         metrics["peak_memory_mb"] = _peak_memory_mb(metrics.get("device", "cpu"))
         if main_rank:
             (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

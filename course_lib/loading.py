@@ -17,7 +17,7 @@ from torch import nn
 from . import checkpoints, runtime
 from .checkpoints import writable_folder
 from .loop import fit
-from .task import Task, TrainConfig, TrainResult
+from .task import RunOptions, Task, TrainConfig, TrainResult
 
 __all__ = ["ALWAYS_TRAIN_ENV", "load_finished", "fit_or_load", "user_fallback_folder"]
 
@@ -77,7 +77,8 @@ def fit_or_load(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Pa
     imports; a checkpoint this same process trained (a notebook's second call for one model) is loaded.
     """
     if folder is None:
-        return fit(model, task, cfg, device=device, progress=progress, desc=desc), "trained (no checkpoint folder)"
+        result = fit(model, task, cfg, device=device, run=RunOptions(progress=progress, desc=desc))
+        return result, "trained (no checkpoint folder)"
     note = ""
     if not writable_folder(folder):                      # a teacher's read-only shared folder
         shared, status = load_finished(model, task, cfg, folder, device)
@@ -96,12 +97,12 @@ def fit_or_load(model: nn.Module, task: Task, cfg: TrainConfig, folder: str | Pa
             if result is not None:
                 return result, (f"loaded the checkpoint this process trained earlier (${ALWAYS_TRAIN_ENV}=1 loads "
                                 f"no checkpoint of an earlier run{note})")
-        result = fit(model, task, cfg, device=device, out_dir=folder, progress=progress, desc=desc)
+        result = fit(model, task, cfg, device=device, run=RunOptions(out_dir=folder, progress=progress, desc=desc))
         _TRAINED_HERE[path] = _file_stamp(path)
         return result, f"trained (${ALWAYS_TRAIN_ENV}=1: checkpoints of earlier runs are not loaded{note})"
     result, status = load_finished(model, task, cfg, folder, device)
     if result is not None:
         return result, f"loaded a finished checkpoint ({status.reason}{note})"
-    result = fit(model, task, cfg, device=device, out_dir=folder, resume=status.kind == "interrupted",
-                 progress=progress, desc=desc)
+    result = fit(model, task, cfg, device=device,
+                 run=RunOptions(out_dir=folder, resume=status.kind == "interrupted", progress=progress, desc=desc))
     return result, f"trained ({status.reason}{note})"

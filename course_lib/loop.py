@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from . import checkpoints, distributed, runtime
 from .checkpoints import writable_folder
 from .schedules import warmup_cosine, warmup_cosine_timed, warmup_stable_decay_timed
 from .step_tools import StepTools, move_to
-from .task import Task, TrainConfig, TrainResult
+from .task import RunOptions, Task, TrainConfig, TrainResult
 
 __all__ = ["fit"]
 
@@ -160,20 +160,12 @@ class _StopRequests:
 
 
 def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device | str | None = None,
-        out_dir: str | Path | None = None, resume: bool = False, progress: bool = True, desc: str = "train",
-        max_seconds: float | None = None, compile_backend: str | None = None, checkpoint_seconds: float | None = 60.0,
-        on_eval: Callable[[int, dict[str, float]], None] | None = None,
-        on_step: Callable[[int], None] | None = None) -> TrainResult:
-    """Train ``model`` on ``task`` for ``cfg.steps`` steps; see the module docstring.
+        run: RunOptions = RunOptions()) -> TrainResult:
+    """Train ``model`` on ``task`` for ``cfg.steps`` steps (or ``cfg.seconds``); see the module docstring.
 
-    ``out_dir`` receives ``history.json`` and ``checkpoint.pt`` (rank 0 only): at the end, every
-    ``cfg.checkpoint_every`` steps and every ``checkpoint_seconds`` of training, and when Ctrl-C or
-    SIGTERM stops the run (after the current step; then ``KeyboardInterrupt`` is raised). ``resume=True``
-    continues from its checkpoint when :func:`checkpoints.inspect` finds one of this run.
-    ``max_seconds`` stops early at a wall-time cap (the schedule is cut short: to plan for a time
-    budget, set ``cfg.seconds`` instead); ``compile_backend`` trains through
-    ``torch.compile`` (see :func:`runtime.compile_backend`). ``on_eval(step, metrics)`` runs after
-    each evaluation, ``on_step(step)`` after each optimizer step (e.g. a profiler's ``step``).
+    ``device`` (None: the best available, or this process's GPU under ``torchrun``) and ``run``
+    (:class:`RunOptions`: output folder, resume, progress bar, time cap, compile, checkpoint interval,
+    callbacks) say how; ``cfg`` says what is trained.
     """
     device, rank, world = distributed.setup(device)
     runtime.configure_device(device)
@@ -181,9 +173,9 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     # each process draws its own training randomness (augmentations, masks, dropout); the weights are
     # made before fit and synchronised from rank 0, and rank 0 alone is exactly a single process
     runtime.seed_everything(cfg.seed + rank, cfg.deterministic)
-    backend = runtime.compile_backend(compile_backend) if compile_backend else None
+    backend = runtime.compile_backend(run.compile_backend) if run.compile_backend else None
     is_main = rank == 0
-    out = Path(out_dir) if out_dir is not None else None
+    out = Path(run.out_dir) if run.out_dir is not None else None
     if out is not None and is_main and not writable_folder(out):     # before any work, not at the first save
         raise OSError(errno.EACCES, f"cannot write checkpoints to {out} (read-only, or not a folder); choose "
                                     f"another output folder", str(out))
@@ -205,7 +197,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
     history: dict[str, list[dict[str, float]]] = {"train": [], "eval": []}
     start, resumed_scaler = 0, None
 
-    if resume and out is not None:
+    if run.resume and out is not None:
         status = checkpoints.inspect(out, identity, cfg.steps, map_location=device)
         if status.kind != "missing" and not status.resumable:
             raise ValueError(f"cannot resume from {status.path}: {status.reason}. Use a fresh --out folder, "
@@ -235,8 +227,8 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
             metrics = {k: float(v) for k, v in task.evaluate(model, step).items()}
         model.train()
         history["eval"].append({"step": step, "time_s": round(elapsed(), 3), **metrics})
-        if on_eval is not None:
-            on_eval(step, metrics)
+        if run.on_eval is not None:
+            run.on_eval(step, metrics)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "history.json").write_text(json.dumps(history))
@@ -253,8 +245,9 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
 
     from tqdm.auto import tqdm                           # $TQDM_DISABLE still turns the bar off
     timed = cfg.seconds is not None                      # a time budget: the bar counts steps without a total
-    bar = tqdm(total=None if timed else cfg.steps, initial=start, desc=desc, dynamic_ncols=True, leave=True,
-               **({} if progress and is_main else {"disable": True}))
+    bar = tqdm(total=None if timed else cfg.steps, initial=start, desc=run.desc or "train", dynamic_ncols=True,
+               leave=True,
+               **({} if run.progress and is_main else {"disable": True}))
     model.train()
     items, done, finished, stopped_early, last_save = 0, start, False, False, time.perf_counter()
     sharing = device.type == "cpu"                       # share the cores with other course runs (runtime.cpu_budget)
@@ -275,7 +268,8 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                 scalars = task.train_step(train_model, batch, tools)
                 done = step + 1
                 by_steps = bool(cfg.checkpoint_every) and done % cfg.checkpoint_every == 0
-                by_time = checkpoint_seconds is not None and time.perf_counter() - last_save >= checkpoint_seconds
+                every = run.checkpoint_seconds
+                by_time = every is not None and time.perf_counter() - last_save >= every
                 due = out is not None and is_main and (by_steps or by_time)
                 record, save_now, stop_now = _step_record(done, lr, scalars, due, stops.signal is not None,
                                                           elapsed(), device)
@@ -287,8 +281,8 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                 bar.update(1)
                 if done % 10 == 1 or finished:
                     bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
-                if on_step is not None:
-                    on_step(done)
+                if run.on_step is not None:
+                    run.on_step(done)
                 if cfg.eval_every and done % cfg.eval_every == 0 and not finished:
                     evaluate(done)
                 if (save_now or stop_now) and not finished:
@@ -300,7 +294,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
                                             f"of {cfg.steps}; {where}")
                 if finished:
                     break
-                if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                if run.max_seconds is not None and time.perf_counter() - t0 > run.max_seconds:
                     stopped_early = True
                     break
             else:

@@ -34,7 +34,7 @@ def warmup_cosine_timed(step: int, total: int, elapsed: float, budget: float, wa
 
 
 def warmup_stable_decay_timed(step: int, total: int, elapsed: float, budget: float, warmup: int, min_ratio: float,
-                              warmup_frac: float = 0.05, decay_frac: float = 0.3) -> float:
+                              warmup_frac: float = 0.2, decay_frac: float = 0.1) -> float:
     """LR multiplier of a time budget, good at any length: warm up, hold the peak, decay at the end.
 
     Warm-up is linear and ends at ``warmup`` steps or ``warmup_frac`` of the budget's seconds, whichever

@@ -7,7 +7,7 @@ depends on) and a :class:`TrainConfig`; :func:`course_lib.loop.fit` trains them 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from . import checkpoints
 from .config_checks import check_config
 from .step_tools import StepTools
 
-__all__ = ["TrainConfig", "Task", "TrainResult", "TrainSetup"]
+__all__ = ["TrainConfig", "Task", "TrainResult", "TrainSetup", "RunOptions", "QUIET"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class TrainConfig:
     deterministic: bool = False
     seconds: float | None = None       # time budget (see above); None: the budget is ``steps``
     time_schedule: str = "wsd"         # a time budget's shape: "wsd" (warm-up, stable, decay) or "cosine"
-    warmup_frac: float = 0.05          # wsd: the warm-up ends by this fraction of the seconds (or warmup_steps)
-    decay_frac: float = 0.3            # wsd: the rate decays over this last fraction of the budget
+    warmup_frac: float = 0.2           # wsd: the warm-up ends by this fraction of the seconds (or warmup_steps)
+    decay_frac: float = 0.1            # wsd: the rate decays over this last fraction of the budget
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -144,3 +144,33 @@ class TrainSetup:
     def fingerprint(self) -> dict[str, Any]:
         """What the trained weights depend on (:func:`course_lib.checkpoints.fingerprint`)."""
         return checkpoints.fingerprint(self.model, self.task, self.train)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one run of :func:`fit` is carried out; none of it changes what is learned.
+
+    ``out_dir`` receives ``history.json`` and ``checkpoint.pt`` (rank 0 only): at the end, every
+    ``cfg.checkpoint_every`` steps and every ``checkpoint_seconds`` of training (None: not by time), and when
+    Ctrl-C or SIGTERM stops the run (after the current step; then ``KeyboardInterrupt`` is raised).
+    ``resume=True`` continues from its checkpoint when :func:`checkpoints.inspect` finds one of this run.
+    ``progress``/``desc``: the ``tqdm.auto`` bar and its label (None: the caller's default). ``max_seconds`` stops
+    early at a wall-time cap (the schedule is cut short: to plan for a time budget, set ``TrainConfig.seconds``
+    instead);
+    ``compile_backend`` trains through ``torch.compile`` (see :func:`runtime.compile_backend`).
+    ``on_eval(step, metrics)`` runs after each evaluation, ``on_step(step)`` after each optimizer step
+    (e.g. a profiler's ``step``).
+    """
+
+    out_dir: str | Path | None = None
+    resume: bool = False
+    progress: bool = True
+    desc: str | None = None              # None: "train", or the label the chapter gives its run
+    max_seconds: float | None = None
+    compile_backend: str | None = None
+    checkpoint_seconds: float | None = 60.0
+    on_eval: Callable[[int, dict[str, float]], None] | None = None
+    on_step: Callable[[int], None] | None = None
+
+
+QUIET = RunOptions(progress=False)      # the common case in studies and tests: no progress bar, nothing saved

@@ -2,7 +2,8 @@
 
 It gathers modules that each hold one concept:
 
-* :mod:`course_lib.task`: the task protocol (``TrainConfig``, ``Task``, ``TrainResult``, ``TrainSetup``);
+* :mod:`course_lib.task`: the task protocol (``TrainConfig``, ``Task``, ``TrainResult``, ``TrainSetup``) and
+  how one run is carried out (``RunOptions``);
 * :mod:`course_lib.schedules`: learning-rate schedules for a step or a time budget;
 * :mod:`course_lib.step_tools`: what one optimisation step is given (``StepTools``, ``move_to``);
 * :mod:`course_lib.loop`: the one training loop, :func:`fit`;
@@ -20,8 +21,9 @@ from .loading import ALWAYS_TRAIN_ENV, fit_or_load, load_finished, user_fallback
 from .loop import fit
 from .schedules import warmup_cosine, warmup_cosine_timed, warmup_stable_decay_timed
 from .step_tools import StepTools, move_to
-from .task import Task, TrainConfig, TrainResult, TrainSetup
+from .task import QUIET, RunOptions, Task, TrainConfig, TrainResult, TrainSetup
 
-__all__ = ["TrainConfig", "Task", "StepTools", "TrainResult", "TrainSetup", "fit", "load_finished", "fit_or_load",
+__all__ = ["TrainConfig", "Task", "RunOptions", "QUIET", "StepTools",
+           "TrainResult", "TrainSetup", "fit", "load_finished", "fit_or_load",
            "writable_folder", "user_fallback_folder", "warmup_cosine", "warmup_cosine_timed",
            "warmup_stable_decay_timed", "move_to", "TIME_SCHEDULES", "ALWAYS_TRAIN_ENV"]

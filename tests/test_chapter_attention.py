@@ -9,7 +9,7 @@ import torch
 
 from course_lib.chapters import attention as chapter
 from course_lib.profiles import for_profile, override
-from course_lib.train import load_finished
+from course_lib.train import RunOptions, load_finished
 
 
 def test_targets_and_config():
@@ -57,7 +57,7 @@ def test_learns_to_reverse_and_beats_no_attention_baseline(tmp_path, one_thread)
     # measured (smoke, 2 x 200 steps, CPU, 1 thread, ~2-8 s): accuracy 1.000, sequence 1.000;
     # no-attention baseline 0.062 (= chance 1/16). Thresholds leave wide margins.
     cfg = for_profile(chapter.Config, "smoke")
-    m = chapter.run(cfg, device="cpu", out_dir=tmp_path, progress=False)
+    m = chapter.run(cfg, device="cpu", options=RunOptions(out_dir=tmp_path, progress=False))
     assert m["metrics"]["accuracy"] > 0.9, m["metrics"]
     assert m["baselines"]["no_attention_accuracy"] < 0.15, m["baselines"]
     assert m["metrics"]["accuracy"] - m["baselines"]["no_attention_accuracy"] > 0.6

@@ -10,7 +10,7 @@ from course_lib.chapters import contrastive as C
 from course_lib.checkpoints import config_hash
 from course_lib.models.encoders import Classifier, EncoderConfig, SimCLRNet
 from course_lib.profiles import for_profile, override
-from course_lib.train import load_finished
+from course_lib.train import QUIET, RunOptions, load_finished
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_simclr_learns_beats_random_encoder(split):
     # and raw pixels 0.876; kNN 0.885 vs 0.508. (A width-8, 60-step run only reached 0.38 vs 0.35, so
     # these thresholds do fail for a model that has not learned.)
     cfg = for_profile(C.Config, "smoke", {"train.eval_every": 0})
-    model, result = C.train_simclr(split, cfg, progress=False, track_knn=False)
+    model, result = C.train_simclr(split, cfg, track_knn=False, options=QUIET)
     first, last = result.history["train"][0], result.history["train"][-1]
     assert last["loss"] < first["loss"] - 0.5
     assert last["pos_sim"] > last["neg_sim"] + 0.3
@@ -125,7 +125,7 @@ def test_run_returns_metrics_with_all_methods_and_budgets(tmp_path):
     # the CLI (`python -m course_lib train contrastive`) writes exactly this dict to metrics.json
     cfg = for_profile(C.Config, "smoke", {"train.steps": 3, "train.eval_every": 0, "study.sup_steps": 2,
                                           "model.width": 8, "model.proj_hidden": 32})
-    m = C.run(cfg, out_dir=tmp_path, progress=False)
+    m = C.run(cfg, options=RunOptions(out_dir=tmp_path, progress=False))
     json.dumps(m)
     for key in ("chapter", "profile", "device", "steps", "wall_s", "throughput", "metrics", "baselines", "config",
                 "checkpoint", "git_commit", "torch"):

@@ -11,7 +11,7 @@ from course_lib.chapters.gan import (Config, GANTask, Judge, build, load_data, n
                                      train_classifier, train_gan)
 from course_lib.models.gan import GANConfig, build_gan
 from course_lib.profiles import for_profile, override
-from course_lib.train import StepTools, load_finished
+from course_lib.train import QUIET, RunOptions, StepTools, load_finished
 
 CPU = torch.device("cpu")
 
@@ -119,9 +119,9 @@ def test_r1_penalty_matches_manual_gradient(data):
 
 def test_resume_is_exact(data, tmp_path):
     cfg = _tiny(**{"train.steps": 8, "train.eval_every": 4})
-    gan_a, task_a, _ = train_gan(cfg, data, progress=False)
-    train_gan(cfg, data, out_dir=tmp_path, progress=False, max_seconds=0.0)   # stops after step 1
-    gan_b, task_b, res_b = train_gan(cfg, data, out_dir=tmp_path, resume=True, progress=False)
+    gan_a, task_a, _ = train_gan(cfg, data, options=QUIET)
+    train_gan(cfg, data, options=RunOptions(out_dir=tmp_path, progress=False, max_seconds=0.0))   # stops after step 1
+    gan_b, task_b, res_b = train_gan(cfg, data, options=RunOptions(out_dir=tmp_path, resume=True, progress=False))
     assert res_b.steps == 8
     for (name, a), b in zip(gan_a.state_dict().items(), gan_b.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
@@ -150,8 +150,8 @@ def test_generator_average_follows_its_formula(data):
 
 def test_generator_average_leaves_training_alone_and_resumes_exactly(data, tmp_path):
     cfg = _tiny(**{"train.steps": 6, "train.eval_every": 3})
-    gan, task, res = train_gan(cfg, data, progress=False)
-    plain_gan, plain_task, plain = train_gan(override(cfg, {"gan.ema_decay": 0.0}), data, progress=False)
+    gan, task, res = train_gan(cfg, data, options=QUIET)
+    plain_gan, plain_task, plain = train_gan(override(cfg, {"gan.ema_decay": 0.0}), data, options=QUIET)
     assert plain_task.ema is None and plain_task.averaged(plain_gan) is plain_gan
     assert [r["loss"] for r in res.history["train"]] == [r["loss"] for r in plain.history["train"]]
     for a, b in zip(gan.state_dict().values(), plain_gan.state_dict().values()):
@@ -161,8 +161,8 @@ def test_generator_average_leaves_training_alone_and_resumes_exactly(data, tmp_p
     for p, a, live in zip(averaged.generator.parameters(), task.ema, gan.generator.parameters()):
         torch.testing.assert_close(p, a)
         assert not torch.equal(a, live)
-    train_gan(cfg, data, out_dir=tmp_path, progress=False, max_seconds=0.0)          # stops after step 1
-    _, resumed, _ = train_gan(cfg, data, out_dir=tmp_path, resume=True, progress=False)
+    train_gan(cfg, data, options=RunOptions(out_dir=tmp_path, progress=False, max_seconds=0.0))   # stops after step 1
+    _, resumed, _ = train_gan(cfg, data, options=RunOptions(out_dir=tmp_path, resume=True, progress=False))
     assert resumed.ema_updates == 6
     for a, b in zip(task.ema, resumed.ema):
         torch.testing.assert_close(a, b)
@@ -221,12 +221,12 @@ def test_gan_learns_and_wrong_label_unlearns(judge, data):
                                                   "study.eval_samples": 500, "train.lr": 5e-4, "gan.lr_d": 5e-4})
     untrained = judge.frechet(build_gan(GANConfig("dcgan", cfg.model.latent_dim, 16)).sample(
         500, torch.Generator().manual_seed(11)))
-    gan, task, result = train_gan(cfg, data, judge, steps=200, progress=False)
+    gan, task, result = train_gan(cfg, data, judge, steps=200, options=QUIET)
     state = {k: v.clone() for k, v in gan.state_dict().items()}
     cont = override(cfg, {"train.eval_every": 100})
     _, _, bad = train_gan(override(cont, {"gan.generator_loss": "fake_label"}), data, judge, steps=100,
-                          progress=False, init_state=state)
-    _, _, right = train_gan(cont, data, judge, steps=100, progress=False, init_state=state)
+                          options=QUIET, init_state=state)
+    _, _, right = train_gan(cont, data, judge, steps=100, options=QUIET, init_state=state)
     print(untrained, result.final, bad.final, right.final)
     assert result.final["fd"] < 0.75 * untrained, (result.final, untrained)
     assert right.final["fd"] < 0.7 * result.final["fd"], (right.final, result.final)     # keeps learning
@@ -237,7 +237,7 @@ def test_gan_learns_and_wrong_label_unlearns(judge, data):
 def test_run_returns_metrics_and_a_checkpoint_build_recognises(tmp_path):
     cfg = for_profile(Config, "smoke", {"train.steps": 6, "train.eval_every": 3, "study.classifier_steps": 5,
                                         "study.eval_samples": 100})
-    m = run(cfg, out_dir=tmp_path, progress=False)
+    m = run(cfg, options=RunOptions(out_dir=tmp_path, progress=False))
     for key in ("chapter", "profile", "device", "steps", "wall_s", "classifier_wall_s", "throughput", "metrics",
                 "baselines", "config", "checkpoint", "git_commit", "torch"):
         assert key in m

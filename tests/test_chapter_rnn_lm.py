@@ -17,7 +17,7 @@ from course_lib.chapters import rnn_lm
 from course_lib.chapters.char_lm import CharData, load_corpus
 from course_lib.checkpoints import config_hash
 from course_lib.profiles import for_profile, override
-from course_lib.train import fit, fit_or_load
+from course_lib.train import RunOptions, fit, fit_or_load
 
 
 def test_stream_layout_carries_text_across_batches():
@@ -236,7 +236,7 @@ def test_fit_or_load_trains_then_loads_then_resumes(tmp_path):
     assert how.startswith("trained (it was made by other settings")
     # an interrupted run with the same settings is resumed to exactly the straight run's result
     s = rnn_lm.build(cfg)
-    fit(s.model, s.task, s.train, out_dir=tmp_path / "b", progress=False, max_seconds=0)
+    fit(s.model, s.task, s.train, run=RunOptions(out_dir=tmp_path / "b", progress=False, max_seconds=0))
     resumed, how = _fit_or_load(cfg, tmp_path / "b")
     assert how == "trained (it stopped at step 1 of 6)"
     assert resumed.final["val_nats_per_char"] == pytest.approx(first.final["val_nats_per_char"], abs=1e-6)

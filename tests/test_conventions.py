@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -112,7 +114,13 @@ def test_ruff_and_pre_commit_configuration():
     import yaml
     ruff = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]
     assert ruff["line-length"] == 120 and {"E", "F", "W", "B", "UP"} <= set(ruff["lint"]["select"])
-    assert "notebooks" in ruff["extend-exclude"]
+    assert "notebooks" not in ruff["extend-exclude"] and "notebooks/*.py" in ruff["extend-exclude"]   # .ipynb linted
+    assert "F401" not in ruff["lint"]["per-file-ignores"]["notebooks/*.ipynb"]
+    listed = subprocess.run([sys.executable, "-m", "ruff", "check", "--show-files"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert str(nb) in listed, f"ruff does not check {nb.name}"
+    assert not any(line.endswith(".py") and "/notebooks/" in line for line in listed.splitlines())   # twins
     hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"]
     ids = {h["id"] for repo in hooks for h in repo["hooks"]}
     assert {"ruff-check", "check-json", "end-of-file-fixer"} <= ids and "nbstripout" not in ids

@@ -141,6 +141,14 @@ def test_fine_tuning_steps_scale_with_the_budget_and_keep_the_best_evaluation(on
     clf = chapter.finetune(cfg, data.train_x[idx], data.train_y[idx], pretrained, 0, (data.val_x, data.val_y))
     assert clf.best_step in (0, 4, 8, 12, 16) and 0 <= clf.probe_layer <= cfg.model.n_layers
     assert chapter.classify_accuracy(clf, data.val_x, data.val_y) == pytest.approx(clf.best_val_accuracy)
+    # KeywordTask's evaluation is that accuracy on its validation clips
+    val_task = chapter.KeywordTask(data.train_x[idx], data.train_y[idx], 8, val=(data.val_x, data.val_y))
+    assert val_task.evaluate(clf, 0)["val_accuracy"] == pytest.approx(clf.best_val_accuracy)
+    # one label draw's probe is the best-layer probe on that draw's clips
+    feats = {k: chapter.layer_features(pretrained.encoder, x) for k, x in
+             (("train", data.train_x), ("val", data.val_x), ("test", data.test_x))}
+    assert chapter.probe_draw(data, feats, 2, 0) == chapter.probe_best_layer(
+        feats["train"][:, idx], data.train_y[idx], feats["val"], data.val_y, feats["test"], data.test_y)
     task = chapter.KeywordTask(data.train_x[idx], data.train_y[idx], 8, encoder_lr_ratio=0.3)
     opt = task.optimizers(clf, TrainConfig(steps=1, lr=1e-3), torch.device("cpu"))["model"]
     enc_group, head_group = opt.param_groups

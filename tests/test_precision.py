@@ -15,7 +15,7 @@ from torch import nn
 
 from course_lib import runtime
 from course_lib.chapters.registry import get_chapter
-from course_lib.train import StepTools, TrainConfig, fit
+from course_lib.train import QUIET, RunOptions, StepTools, TrainConfig, fit
 
 from regression_task import RegressionTask
 
@@ -77,7 +77,7 @@ def _model():
 @pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
 def test_the_loop_learns_and_records_its_precision(monkeypatch, precision):
     monkeypatch.setenv("COURSE_PRECISION", precision)
-    result = fit(_model(), RegressionTask(), TrainConfig(steps=200, lr=1e-2), progress=False)
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=200, lr=1e-2), run=QUIET)
     first, last = result.history["train"][0]["loss"], result.history["train"][-1]["loss"]
     assert result.precision == precision
     assert last < 0.1 * first, (precision, first, last)
@@ -87,7 +87,7 @@ def test_fp16_scaler_state_is_checkpointed_and_resumes_exactly(monkeypatch, tmp_
     """The loss scale is part of the run: a resumed fp16 run follows the uninterrupted one step for step."""
     monkeypatch.setenv("COURSE_PRECISION", "fp16")
     cfg = TrainConfig(steps=30, lr=1e-2, warmup_steps=3)
-    straight = fit(_model(), RegressionTask(), cfg, out_dir=tmp_path / "straight", progress=False)
+    straight = fit(_model(), RegressionTask(), cfg, run=RunOptions(out_dir=tmp_path / "straight", progress=False))
     state = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
     assert state["scaler"]["scale"] > 0
 
@@ -101,10 +101,10 @@ def test_fp16_scaler_state_is_checkpointed_and_resumes_exactly(monkeypatch, tmp_
             return super().batch(step)
 
     with pytest.raises(Stop):
-        fit(_model(), Interrupted(), dataclasses.replace(cfg, checkpoint_every=15), out_dir=tmp_path / "resumed",
-            progress=False)
+        fit(_model(), Interrupted(), dataclasses.replace(cfg, checkpoint_every=15),
+            run=RunOptions(out_dir=tmp_path / "resumed", progress=False))
     resumed = fit(_model(), RegressionTask(), dataclasses.replace(cfg, checkpoint_every=15),
-                  out_dir=tmp_path / "resumed", resume=True, progress=False)
+                  run=RunOptions(out_dir=tmp_path / "resumed", resume=True, progress=False))
     assert [r["loss"] for r in resumed.history["train"]] == [r["loss"] for r in straight.history["train"]]
 
 
@@ -122,7 +122,7 @@ def test_a_step_with_nan_gradients_is_skipped_not_applied():
             loss = super().loss(model, (x, y))
             return loss + zero.sqrt() if bool(poison) else loss
 
-    result = fit(_model(), NaNGradientAtStep3(), TrainConfig(steps=8, lr=1e-2), progress=False)
+    result = fit(_model(), NaNGradientAtStep3(), TrainConfig(steps=8, lr=1e-2), run=QUIET)
     skipped = [r["skipped"] for r in result.history["train"]]
     assert skipped == [0, 0, 0, 1, 0, 0, 0, 0]
     assert math.isnan(result.history["train"][3]["grad_norm"])
@@ -136,7 +136,7 @@ def test_a_run_whose_gradients_stay_nan_stops_with_a_clear_error():
             return super().loss(model, batch) + zero.sqrt()
 
     with pytest.raises(FloatingPointError, match=r"gradient norm was nan for 21 steps in a row.*COURSE_PRECISION"):
-        fit(_model(), AlwaysNaN(), TrainConfig(steps=40, lr=1e-2), progress=False)
+        fit(_model(), AlwaysNaN(), TrainConfig(steps=40, lr=1e-2), run=QUIET)
 
 
 # ---- the chapters' fixes ------------------------------------------------------------------------------------
@@ -210,7 +210,8 @@ def _first_steps(chapter_name: str, overrides: dict, steps: int, monkeypatch) ->
 
     setup.task.train_step = recorded
     with pytest.raises(_StopAt):
-        fit(setup.model, setup.task, setup.train, device=CPU, progress=False, on_step=stop, checkpoint_seconds=None)
+        fit(setup.model, setup.task, setup.train, device=CPU,
+            run=RunOptions(progress=False, on_step=stop, checkpoint_seconds=None))
     return losses, skipped[0]
 
 

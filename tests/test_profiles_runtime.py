@@ -201,11 +201,11 @@ def test_the_budget_is_shared_by_the_processes_training_now(monkeypatch, tmp_pat
 
 def test_fit_counts_itself_as_training(monkeypatch, tmp_path):
     from course_lib import runtime
-    from course_lib.train import TrainConfig, fit
+    from course_lib.train import RunOptions, TrainConfig, fit
     from regression_task import RegressionTask
     monkeypatch.setattr(runtime, "_live_dir", lambda: tmp_path / "training")
     seen = []
     model = torch.nn.Linear(4, 1)
-    fit(model, RegressionTask(), TrainConfig(steps=3), progress=False,
-        on_step=lambda step: seen.append(runtime.training_processes()))
+    fit(model, RegressionTask(), TrainConfig(steps=3),
+        run=RunOptions(progress=False, on_step=lambda step: seen.append(runtime.training_processes())))
     assert seen == [1, 1, 1] and runtime.training_processes() == 0

@@ -15,7 +15,8 @@ from torch import nn
 
 from course_lib import checkpoints
 from course_lib.distributed import shard_batch
-from course_lib.train import (TrainConfig, fit, fit_or_load, load_finished, warmup_cosine, warmup_cosine_timed,
+from course_lib.train import (QUIET, RunOptions, TrainConfig, fit, fit_or_load, load_finished, warmup_cosine,
+                              warmup_cosine_timed,
                               warmup_stable_decay_timed)
 
 from regression_task import RegressionTask
@@ -29,7 +30,7 @@ def _model():
 def test_loop_learns_regression():
     task = RegressionTask()
     untrained = task.evaluate(_model())["val_mse"]
-    result = fit(_model(), task, TrainConfig(steps=400, lr=1e-2), progress=False)
+    result = fit(_model(), task, TrainConfig(steps=400, lr=1e-2), run=QUIET)
     first, last = result.history["train"][0]["loss"], result.history["train"][-1]["loss"]
     assert last < 0.05 * first, (first, last)
     assert result.final["val_mse"] < 0.05 * untrained, (untrained, result.final)
@@ -39,20 +40,20 @@ def test_overfit_one_batch():
     class OneBatch(RegressionTask):
         def batch(self, step):
             return super().batch(0)
-    result = fit(_model(), OneBatch(), TrainConfig(steps=300, lr=1e-2, min_lr_ratio=1.0), progress=False)
+    result = fit(_model(), OneBatch(), TrainConfig(steps=300, lr=1e-2, min_lr_ratio=1.0), run=QUIET)
     assert result.history["train"][-1]["loss"] < 2e-3
 
 
 def test_same_seed_same_numbers():
-    runs = [fit(_model(), RegressionTask(), TrainConfig(steps=30, lr=1e-2), progress=False) for _ in range(2)]
+    runs = [fit(_model(), RegressionTask(), TrainConfig(steps=30, lr=1e-2), run=QUIET) for _ in range(2)]
     a = [r["loss"] for r in runs[0].history["train"]]
     b = [r["loss"] for r in runs[1].history["train"]]
     assert a == b
 
 
 def test_different_seed_different_numbers():
-    a = fit(_model(), RegressionTask(), TrainConfig(steps=10, lr=1e-2, seed=0), progress=False)
-    b = fit(_model(), RegressionTask(), TrainConfig(steps=10, lr=1e-2, seed=1), progress=False)
+    a = fit(_model(), RegressionTask(), TrainConfig(steps=10, lr=1e-2, seed=0), run=QUIET)
+    b = fit(_model(), RegressionTask(), TrainConfig(steps=10, lr=1e-2, seed=1), run=QUIET)
     assert [r["loss"] for r in a.history["train"]] != [r["loss"] for r in b.history["train"]]
 
 
@@ -70,15 +71,16 @@ def _interrupted_run(out, cfg, stop_after):
 
     stop_cfg = TrainConfig(**{**cfg.__dict__, "checkpoint_every": stop_after})
     with pytest.raises(_Stop):
-        fit(_model(), Interrupting(), stop_cfg, out_dir=out, progress=False)
+        fit(_model(), Interrupting(), stop_cfg, run=RunOptions(out_dir=out, progress=False))
 
 
 def test_resume_is_exact(tmp_path):
     """N steps straight == N/2 steps, a crash, resume, N/2 steps (losses, lr, final metrics)."""
     cfg = TrainConfig(steps=40, lr=1e-2, warmup_steps=5)
-    straight = fit(_model(), RegressionTask(), cfg, out_dir=tmp_path / "straight", progress=False)
+    straight = fit(_model(), RegressionTask(), cfg, run=RunOptions(out_dir=tmp_path / "straight", progress=False))
     _interrupted_run(tmp_path / "resumed", cfg, stop_after=20)
-    resumed = fit(_model(), RegressionTask(), cfg, out_dir=tmp_path / "resumed", resume=True, progress=False)
+    resumed = fit(_model(), RegressionTask(), cfg,
+                  run=RunOptions(out_dir=tmp_path / "resumed", resume=True, progress=False))
     assert resumed.steps == 40
     assert [r["loss"] for r in resumed.history["train"]] == [r["loss"] for r in straight.history["train"]]
     assert [r["lr"] for r in resumed.history["train"]] == [r["lr"] for r in straight.history["train"]]
@@ -90,12 +92,13 @@ def test_resume_refuses_a_different_config(tmp_path):
     _interrupted_run(tmp_path, cfg, stop_after=10)
     with pytest.raises(ValueError, match=r"cannot resume.*what differs: train\.lr: 0\.01 in the checkpoint, "
                                          r"0\.005 now"):
-        fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=5e-3), out_dir=tmp_path, resume=True,
-            progress=False)
+        fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=5e-3),
+            run=RunOptions(out_dir=tmp_path, resume=True, progress=False))
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
-    result = fit(_model(), RegressionTask(), TrainConfig(steps=5), out_dir=tmp_path, resume=True, progress=False)
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=5),
+                 run=RunOptions(out_dir=tmp_path, resume=True, progress=False))
     assert result.steps == 5 and (tmp_path / "checkpoint.pt").exists()
 
 
@@ -110,11 +113,12 @@ def test_nan_loss_names_the_step():
             return self.n - 1
 
     with pytest.raises(FloatingPointError, match="at step 7"):
-        fit(_model(), Exploding(), TrainConfig(steps=20), progress=False)
+        fit(_model(), Exploding(), TrainConfig(steps=20), run=QUIET)
 
 
 def test_history_json_and_eval_schedule(tmp_path):
-    result = fit(_model(), RegressionTask(), TrainConfig(steps=30, eval_every=10), out_dir=tmp_path, progress=False)
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=30, eval_every=10),
+                 run=RunOptions(out_dir=tmp_path, progress=False))
     saved = json.loads((tmp_path / "history.json").read_text())
     assert [e["step"] for e in saved["eval"]] == [10, 20, 30]
     assert len(saved["train"]) == 30 and saved == result.history
@@ -133,7 +137,7 @@ def _update_norm(grad_clip):
     model = _model()
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     result = fit(model, _SGDBigLoss(), TrainConfig(steps=1, lr=1.0, grad_clip=grad_clip, min_lr_ratio=1.0),
-                 progress=False)
+                 run=QUIET)
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     return float((after - before).norm()), result.history["train"][0]["grad_norm"]
 
@@ -164,9 +168,10 @@ def test_timed_schedule_follows_the_clock_or_the_steps_whichever_is_further():
 
 
 def test_warmup_stable_decay_is_good_at_any_budget_length():
-    """wsd: warm-up ends at its steps or 5% of the seconds, whichever first; the peak is held until 70% of the
-    budget; then a linear fall to min_ratio (issue 28's time-budget schedule)."""
-    wsd = warmup_stable_decay_timed
+    """wsd: warm-up ends at its steps or a fraction of the seconds, whichever first; the peak is held until the
+    last ``decay_frac`` of the budget; then a linear fall to min_ratio (issue 28's time-budget schedule)."""
+    def wsd(*args, **kw):          # the arithmetic, with round fractions: warm-up 5% of the seconds, decay 30%
+        return warmup_stable_decay_timed(*args, **{"warmup_frac": 0.05, "decay_frac": 0.3, **kw})
     assert wsd(0, 10**6, 0.0, 100.0, 10, 0.1) == pytest.approx(0.1)               # step 1 of a 10-step warm-up
     assert wsd(2, 10**6, 4.0, 100.0, 10, 0.1) == pytest.approx(0.8)               # 4 s of a 5 s warm-up: further
     assert wsd(2, 10**6, 6.0, 100.0, 10, 0.1) == pytest.approx(1.0)               # 5% of the time: warm
@@ -176,29 +181,35 @@ def test_warmup_stable_decay_is_good_at_any_budget_length():
     assert wsd(500, 10**6, 130.0, 100.0, 10, 0.1) == pytest.approx(0.1)
     assert wsd(850, 1000, 1.0, 100.0, 10, 0.1) == pytest.approx(1 - 0.9 * 0.5)    # the steps run out first
     assert wsd(500, 10**6, 90.0, 100.0, 10, 0.1, decay_frac=0.2) == pytest.approx(1 - 0.9 * 0.5)
+    # the defaults (measured best in benchmarks/time_schedules.py): warm-up 20% of the seconds, decay over the last 10%
+    default = TrainConfig(steps=10, seconds=5.0)
+    assert (default.warmup_frac, default.decay_frac) == (0.2, 0.1)
+    assert warmup_stable_decay_timed(2, 10**6, 10.0, 100.0, 10, 0.1) == pytest.approx(0.5)    # 10 s of a 20 s warm-up
+    assert warmup_stable_decay_timed(500, 10**6, 89.0, 100.0, 10, 0.1) == pytest.approx(1.0)  # stable until 90%
+    assert warmup_stable_decay_timed(500, 10**6, 95.0, 100.0, 10, 0.1) == pytest.approx(1 - 0.9 * 0.5)
     with pytest.raises(ValueError, match="time_schedule must be one of"):
         TrainConfig(steps=10, seconds=5.0, time_schedule="linear")
 
 
 def test_the_time_schedule_can_be_the_older_cosine(tmp_path):
     cfg = TrainConfig(steps=10**7, lr=0.05, warmup_steps=5, seconds=0.4, time_schedule="cosine")
-    result = fit(_model(), RegressionTask(), cfg, progress=False)
+    result = fit(_model(), RegressionTask(), cfg, run=QUIET)
     assert result.history["train"][-1]["lr"] <= 0.05 * 0.15       # decayed to about the minimum by the end
 
 
 def test_time_budget_ends_at_the_minimum_rate_and_finishes(tmp_path):
     """--seconds: the cosine runs over the budget, the run stops when it is spent, the checkpoint says finished."""
     cfg = TrainConfig(steps=10**7, lr=0.05, warmup_steps=5, seconds=0.6)
-    result = fit(_model(), RegressionTask(), cfg, out_dir=tmp_path, progress=False)
+    result = fit(_model(), RegressionTask(), cfg, run=RunOptions(out_dir=tmp_path, progress=False))
     train = result.history["train"]
     assert 10 < result.steps < 10**7 and not result.stopped_early
     assert train[-1]["time_s"] >= 0.6 > train[-2]["time_s"]
     # the last step's rate is the schedule at the progress the previous step left (a slow step under load can
-    # leave it short of 1): wsd decays linearly from lr to r * lr over the last 30% of the seconds
-    p_prev = train[-2]["time_s"] / 0.6
-    at_p_prev = 0.05 - 0.045 * min(1.0, max(0.0, (p_prev - 0.7) / 0.3))
+    # leave it short of 1): wsd decays linearly from lr to r * lr over the last decay_frac of the seconds
+    p_prev, d = train[-2]["time_s"] / 0.6, cfg.decay_frac
+    at_p_prev = 0.05 - 0.045 * min(1.0, max(0.0, (p_prev - (1 - d)) / d))
     assert 0.005 * (1 - 1e-9) <= train[-1]["lr"] <= at_p_prev * 1.05, (train[-1]["lr"], p_prev)
-    assert p_prev < 0.95 or train[-1]["lr"] <= 0.005 + 0.045 * 0.2       # near the end: near the minimum
+    assert p_prev < 1 - 0.2 * d or train[-1]["lr"] <= 0.005 + 0.045 * 0.2    # near the end: near the minimum
     assert max(r["lr"] for r in train) > 0.045 and all(a["time_s"] <= b["time_s"] for a, b in zip(train, train[1:]))
     status = checkpoints.inspect(tmp_path, checkpoints.fingerprint(_model(), RegressionTask(), cfg), cfg.steps)
     assert status.kind == "finished" and status.step == result.steps
@@ -216,8 +227,8 @@ def test_time_budget_beats_a_step_schedule_cut_at_the_same_time():
     for seed in range(3):
         cfg = TrainConfig(steps=10**7, lr=0.1, seed=seed)
         planned.append(fit(_model(), RegressionTask(), dataclasses.replace(cfg, seconds=1.0),
-                           progress=False).final["val_mse"])
-        run = fit(_model(), RegressionTask(), cfg, progress=False, max_seconds=1.0)
+                           run=QUIET).final["val_mse"])
+        run = fit(_model(), RegressionTask(), cfg, run=RunOptions(progress=False, max_seconds=1.0))
         assert run.stopped_early and run.history["train"][-1]["lr"] > 0.09
         cut.append(run.final["val_mse"])
     assert sorted(planned)[1] < 0.3 * sorted(cut)[1], (planned, cut)
@@ -226,7 +237,7 @@ def test_time_budget_beats_a_step_schedule_cut_at_the_same_time():
 def test_always_train_env_skips_a_finished_checkpoint(tmp_path, monkeypatch):
     """The test command sets $COURSE_ALWAYS_TRAIN=1: notebooks then train, never load what an earlier run left."""
     cfg = TrainConfig(steps=5, lr=1e-2)
-    fit(_model(), RegressionTask(), cfg, out_dir=tmp_path, progress=False)
+    fit(_model(), RegressionTask(), cfg, run=RunOptions(out_dir=tmp_path, progress=False))
     _, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
     assert how.startswith("loaded")
     monkeypatch.setenv("COURSE_ALWAYS_TRAIN", "1")
@@ -234,13 +245,13 @@ def test_always_train_env_skips_a_finished_checkpoint(tmp_path, monkeypatch):
     assert how.startswith("trained") and not result.loaded and result.steps == 5
     again, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)   # what this process trained
     assert how.startswith("loaded the checkpoint this process trained") and again.loaded
-    fit(_model(), RegressionTask(), cfg, out_dir=tmp_path, progress=False)    # a checkpoint fit_or_load did not record
+    fit(_model(), RegressionTask(), cfg, run=RunOptions(out_dir=tmp_path, progress=False))   # unrecorded
     result, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
     assert how.startswith("trained") and not result.loaded
 
 
 def test_lr_follows_schedule_in_history():
-    result = fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=0.01, warmup_steps=4), progress=False)
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=0.01, warmup_steps=4), run=QUIET)
     lrs = [r["lr"] for r in result.history["train"]]
     assert lrs[0] == pytest.approx(0.0025) and lrs[3] == pytest.approx(0.01) and lrs[-1] < lrs[4]
 
@@ -262,7 +273,7 @@ def test_shard_batch_splits_evenly_and_rejects_uneven():
 
 def test_on_step_hook_sees_every_step():
     seen = []
-    fit(_model(), RegressionTask(), TrainConfig(steps=7, lr=1e-2), progress=False, on_step=seen.append)
+    fit(_model(), RegressionTask(), TrainConfig(steps=7, lr=1e-2), run=RunOptions(progress=False, on_step=seen.append))
     assert seen == list(range(1, 8))
 
 
@@ -280,7 +291,8 @@ def test_compiled_training_matches_eager(tmp_path, one_thread):
     def run(out, backend=None):
         torch.manual_seed(0)
         model = TransformerLM(TransformerConfig(vocab_size=20, max_len=16, d_model=16, n_heads=2, n_layers=1))
-        return fit(model, task, TrainConfig(steps=4, lr=1e-2), progress=False, out_dir=out, compile_backend=backend)
+        return fit(model, task, TrainConfig(steps=4, lr=1e-2),
+                   run=RunOptions(progress=False, out_dir=out, compile_backend=backend))
 
     eager = run(tmp_path / "eager")
     compiled = run(tmp_path / "compiled", "aot_eager")
@@ -302,15 +314,15 @@ def test_compile_backend_choice(value, expected, monkeypatch):
 def test_unknown_compile_backend_names_the_valid_ones(monkeypatch):
     from course_lib.runtime import compile_backend
     with pytest.raises(ValueError, match="unknown torch.compile backend 'turbo'.*inductor"):
-        fit(_model(), RegressionTask(), TrainConfig(steps=1), progress=False, compile_backend="turbo")
+        fit(_model(), RegressionTask(), TrainConfig(steps=1), run=RunOptions(progress=False, compile_backend="turbo"))
     monkeypatch.setenv("COURSE_COMPILE", "aot_eager")       # the loop itself never reads the environment
-    result = fit(_model(), RegressionTask(), TrainConfig(steps=1), progress=False)
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=1), run=QUIET)
     assert result.steps == 1
     assert compile_backend("eager") == "eager"
 
 
 def test_warmup_longer_than_the_run_warms_up_over_all_of_it():
-    result = fit(_model(), RegressionTask(), TrainConfig(steps=4, lr=0.01, warmup_steps=100), progress=False)
+    result = fit(_model(), RegressionTask(), TrainConfig(steps=4, lr=0.01, warmup_steps=100), run=QUIET)
     assert [r["lr"] for r in result.history["train"]] == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
 
 
@@ -330,7 +342,7 @@ def test_fit_or_load_trains_then_loads_then_resumes(tmp_path):
 
 def test_fit_or_load_resumes_an_interrupted_run_to_the_same_result(tmp_path):
     cfg = TrainConfig(steps=20, lr=1e-2, checkpoint_every=10)
-    straight = fit(_model(), RegressionTask(), cfg, progress=False)
+    straight = fit(_model(), RegressionTask(), cfg, run=QUIET)
     _interrupted_run(tmp_path, cfg, stop_after=10)
     result, status = load_finished(_model(), RegressionTask(), cfg, tmp_path)
     assert result is None and status.kind == "interrupted" and status.step == 10
@@ -356,7 +368,7 @@ def test_task_that_owns_its_step_gets_the_optimizers():
 
     model = _model()
     first_layer = model[0].weight.detach().clone()
-    result = fit(model, TwoOptimizers(), TrainConfig(steps=20, lr=1e-2), progress=False)
+    result = fit(model, TwoOptimizers(), TrainConfig(steps=20, lr=1e-2), run=QUIET)
     assert torch.equal(model[0].weight, first_layer)
     assert result.history["train"][-1]["loss"] < result.history["train"][0]["loss"]
 
@@ -365,7 +377,7 @@ def test_task_that_owns_its_step_gets_the_optimizers():
 def test_a_signal_finishes_the_step_checkpoints_and_resumes_exactly(tmp_path, sig):
     """Ctrl-C or SIGTERM mid-run: the step completes, a checkpoint is written, the resumed run equals a straight one."""
     cfg = TrainConfig(steps=30, lr=1e-2, warmup_steps=3)
-    straight = fit(_model(), RegressionTask(), cfg, progress=False)
+    straight = fit(_model(), RegressionTask(), cfg, run=QUIET)
 
     class Signalled(RegressionTask):
         def batch(self, step):
@@ -375,9 +387,9 @@ def test_a_signal_finishes_the_step_checkpoints_and_resumes_exactly(tmp_path, si
 
     before = signal.getsignal(sig)          # SIG_IGN when the test process runs as a background job
     with pytest.raises(KeyboardInterrupt, match=f"stopped by {sig.name} after step 13 of 30.*--resume"):
-        fit(_model(), Signalled(), cfg, out_dir=tmp_path, progress=False, checkpoint_seconds=None)
+        fit(_model(), Signalled(), cfg, run=RunOptions(out_dir=tmp_path, progress=False, checkpoint_seconds=None))
     assert signal.getsignal(sig) == before                                           # handlers restored
-    resumed = fit(_model(), RegressionTask(), cfg, out_dir=tmp_path, resume=True, progress=False)
+    resumed = fit(_model(), RegressionTask(), cfg, run=RunOptions(out_dir=tmp_path, resume=True, progress=False))
     assert [r["loss"] for r in resumed.history["train"]] == [r["loss"] for r in straight.history["train"]]
     assert resumed.final == straight.final
 
@@ -396,15 +408,17 @@ def test_periodic_checkpoints_by_wall_time(tmp_path, monkeypatch):
         return real_save(path, state)
 
     monkeypatch.setattr(checkpoints, "save_checkpoint", spy)
-    fit(_model(), Slow(), TrainConfig(steps=20), out_dir=tmp_path, progress=False, checkpoint_seconds=0.1)
-    fit(_model(), Slow(), TrainConfig(steps=20), out_dir=tmp_path / "never", progress=False, checkpoint_seconds=None)
+    fit(_model(), Slow(), TrainConfig(steps=20),
+        run=RunOptions(out_dir=tmp_path, progress=False, checkpoint_seconds=0.1))
+    fit(_model(), Slow(), TrainConfig(steps=20),
+        run=RunOptions(out_dir=tmp_path / "never", progress=False, checkpoint_seconds=None))
     first = saved[:saved.index(20) + 1]
     assert 2 <= len(first) - 1 <= 10 and first[-1] == 20      # some periodic saves (each ~0.1 s), then the final one
     assert saved[len(first):] == [20]                          # without a period: the final checkpoint only
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
-    fit(_model(), RegressionTask(), TrainConfig(steps=3), out_dir=tmp_path, resume=True, progress=False)
+    fit(_model(), RegressionTask(), TrainConfig(steps=3), run=RunOptions(out_dir=tmp_path, resume=True, progress=False))
     assert "nothing to resume: no checkpoint in" in capsys.readouterr().err
 
 
@@ -421,7 +435,7 @@ def test_fit_checks_its_checkpoint_folder_before_any_work(tmp_path):
             return super().batch(step)
 
     with pytest.raises(OSError, match=r"cannot write checkpoints to .*file/run"):
-        fit(_model(), Counting(), TrainConfig(steps=5), out_dir=blocker / "run", progress=False)
+        fit(_model(), Counting(), TrainConfig(steps=5), run=RunOptions(out_dir=blocker / "run", progress=False))
     assert Counting.batches == 0
 
 

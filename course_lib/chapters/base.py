@@ -13,16 +13,14 @@ from typing import Any, Protocol
 from collections.abc import Callable, Mapping
 
 from ..profiles import for_profile
-from ..train import TrainSetup
+from ..train import RunOptions, TrainSetup
 
 __all__ = ["Chapter", "RunFn"]
 
 
 class RunFn(Protocol):
-    def __call__(self, cfg: Any, *, device: str | None = None, out_dir: Any = None, resume: bool = False,
-                 progress: bool = True, max_seconds: float | None = None,
-                 compile_backend: str | None = None,
-                 checkpoint_seconds: float | None = 60.0) -> dict[str, Any]: ...
+    def __call__(self, cfg: Any, *, device: str | None = None,
+                 options: RunOptions = RunOptions()) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ class Chapter:
     """A chapter runnable by ``python -m course_lib train NAME``.
 
     ``build(cfg)`` makes the model, task and training settings whose checkpoint ``run`` leaves in
-    its ``out_dir``; ``also_trains(cfg)``, when given, the other runs ``run`` checkpoints, by
+    its ``options.out_dir``; ``also_trains(cfg)``, when given, the other runs ``run`` checkpoints, by
     sub-folder (e.g. a baseline). So the bundle can tell whether a folder holds finished runs of
     ``cfg``. ``run(cfg, ...)`` trains, runs the chapter's study and returns the ``metrics.json`` dict.
     """
@@ -43,7 +41,7 @@ class Chapter:
     also_trains: Callable[[Any], dict[str, TrainSetup]] | None = None
 
     def checkpointed(self, cfg: Any) -> dict[str, TrainSetup]:
-        """Every run ``run(cfg, out_dir=...)`` leaves a checkpoint of, by sub-folder of ``out_dir`` ("" = itself)."""
+        """What ``run(cfg, options=RunOptions(out_dir=...))`` checkpoints, by sub-folder ("" = the folder itself)."""
         return {"": self.build(cfg), **(self.also_trains(cfg) if self.also_trains else {})}
 
     def config(self, profile: str | None = None, overrides: Mapping[str, Any] | None = None) -> Any:

@@ -9,7 +9,7 @@ For each chapter of :data:`course_lib.chapters.registry.CHAPTERS`, its checkpoin
 ``data_dir()/checkpoints/<chapter>-<profile>/``, and each is judged by the one checkpoint
 policy (:func:`course_lib.checkpoints.inspect` against the chapter's runs for the profile):
 
-* missing, or interrupted: train (``run(..., resume=True)`` continues an interrupted run exactly);
+* missing, or interrupted: train (``run(..., options=RunOptions(resume=True))`` continues an interrupted run exactly);
 * finished runs of this config: verified, nothing trained;
 * stale (made by other settings or an older course_lib) or unreadable: moved aside to
   ``<dir>.stale-<time>`` and re-trained (``verify_only`` reports it instead).
@@ -37,6 +37,7 @@ from .. import checkpoints
 from ..chapters.base import Chapter
 from ..chapters.registry import CHAPTERS, get_chapter
 from ..data.cache import atomic_write_bytes, data_dir, read_only
+from ..task import RunOptions
 
 __all__ = ["checkpoint_dir", "build_data_caches", "verify_checkpoints", "prepare_chapter", "prepare_classroom"]
 
@@ -139,7 +140,7 @@ def prepare_chapter(chapter: str, profile: str, verify_only: bool = False, devic
         entry["moved_aside"] = str(aside.relative_to(data_dir()))
         print(f"  {chapter}: {reason}; moved the old checkpoints to {aside.name} and re-training", flush=True)
     t0 = time.perf_counter()
-    metrics = ch.run(cfg, device=device, out_dir=folder, resume=True, progress=progress)
+    metrics = ch.run(cfg, device=device, options=RunOptions(out_dir=folder, resume=True, progress=progress))
     atomic_write_bytes(metrics_file, (json.dumps(metrics, indent=2) + "\n").encode())
     after, reason_after, details = verify_checkpoints(folder, ch, cfg)
     entry.update(status="trained" if after == "ok" else f"FAILED ({after}: {reason_after})", checkpoints=details,

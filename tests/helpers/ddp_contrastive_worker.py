@@ -16,7 +16,7 @@ from course_lib.augment import AugmentConfig
 from course_lib.objectives.infonce import nt_xent
 from course_lib.chapters.contrastive import ContrastiveTask, DigitData, SimCLRConfig
 from course_lib.distributed import distributed_info
-from course_lib.train import TrainConfig, fit
+from course_lib.train import QUIET, TrainConfig, fit
 
 
 class LocalNegatives(ContrastiveTask):
@@ -34,7 +34,7 @@ torch.manual_seed(0)
 model = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.Tanh(), nn.Linear(32, 16))
 task_cls = LocalNegatives if sys.argv[2:] == ["local"] else ContrastiveTask
 task = task_cls(images, DigitData(batch_size=16), SimCLRConfig(temperature=0.5, augment=identity))
-result = fit(model, task, TrainConfig(steps=12, lr=1e-2), progress=False, device="cpu")
+result = fit(model, task, TrainConfig(steps=12, lr=1e-2), run=QUIET, device="cpu")
 if distributed_info()[0] == 0:
     with open(sys.argv[1], "w") as f:
         json.dump({"loss": [r["loss"] for r in result.history["train"]]}, f)

@@ -16,7 +16,7 @@ from course_lib.chapters.gan import Config, GANTask
 from course_lib.distributed import distributed_info
 from course_lib.models.gan import GANConfig, build_gan
 from course_lib.profiles import override
-from course_lib.train import StepTools, fit
+from course_lib.train import QUIET, StepTools, fit
 
 if sys.argv[2:] == ["nosync"]:
     StepTools.sync = lambda self, parameters: None
@@ -27,7 +27,7 @@ cfg = override(Config(profile="smoke"), {"model.kind": "mlp", "model.width": 16,
                                          "train.steps": 8, "train.eval_every": 8})
 torch.manual_seed(0)
 model = build_gan(GANConfig("mlp", cfg.model.latent_dim, cfg.model.width))
-result = fit(model, GANTask(cfg, images), cfg.train, progress=False, device="cpu")
+result = fit(model, GANTask(cfg, images), cfg.train, run=QUIET, device="cpu")
 rank = distributed_info()[0]
 with open(f"{sys.argv[1]}.rank{rank}", "w") as f:
     json.dump({"loss": [r["loss"] for r in result.history["train"]],

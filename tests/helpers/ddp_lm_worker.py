@@ -14,7 +14,7 @@ from course_lib.models.rnn import CharRNN, CharRNNConfig
 from course_lib.chapters.char_lm import CharData
 from course_lib.chapters.rnn_lm import CharLMTask
 from course_lib.distributed import distributed_info
-from course_lib.train import TrainConfig, fit
+from course_lib.train import QUIET, TrainConfig, fit
 
 torch.set_num_threads(1)
 g = torch.Generator().manual_seed(0)
@@ -24,7 +24,7 @@ ids = torch.cat([torch.cat([w, torch.tensor([12])]) for w in words[torch.randint
 torch.manual_seed(0)
 model = CharRNN(CharRNNConfig(vocab_size=13, cell="lstm", embed_dim=16, hidden_dim=32, layers=1))
 task = CharLMTask(ids[:15000], ids[15000:], CharData(batch_size=8, seq_len=16))
-result = fit(model, task, TrainConfig(steps=25, lr=2e-2, warmup_steps=3), progress=False, device="cpu")
+result = fit(model, task, TrainConfig(steps=25, lr=2e-2, warmup_steps=3), run=QUIET, device="cpu")
 if distributed_info()[0] == 0:
     with open(sys.argv[1], "w") as f:
         json.dump({"loss": [r["loss"] for r in result.history["train"]],

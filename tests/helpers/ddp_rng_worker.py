@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from course_lib.distributed import distributed_info
-from course_lib.train import TrainConfig, fit
+from course_lib.train import QUIET, TrainConfig, fit
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from regression_task import RegressionTask  # noqa: E402
@@ -28,7 +28,7 @@ class Recording(RegressionTask):
 torch.set_num_threads(1)
 torch.manual_seed(0)
 task = Recording()
-fit(nn.Linear(4, 1), task, TrainConfig(steps=5, lr=1e-2), progress=False, device="cpu")
+fit(nn.Linear(4, 1), task, TrainConfig(steps=5, lr=1e-2), run=QUIET, device="cpu")
 with open(f"{sys.argv[1]}.rank{distributed_info()[0]}", "w") as f:
     json.dump(task.draws, f)
 if torch.distributed.is_initialized():

@@ -10,11 +10,12 @@ reports them next to chance 1/V.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ... import runtime
-from ...train import TrainSetup, fit
+from ...train import RunOptions, TrainSetup, fit
 from ..base import Chapter
 from ..summary import rounded, run_summary
 from .config import Config, RoutingData, RoutingModelConfig
@@ -37,20 +38,16 @@ def build_no_attention(cfg: Config) -> TrainSetup:
     return TrainSetup(build_baseline(cfg), RoutingTask(cfg.data, cfg.train.seed), cfg.train)
 
 
-def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
-        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
+def run(cfg: Config, *, device: str | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
     """Train the attention model (in ``out_dir``) and the no-attention baseline (in ``out_dir/baseline``)."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     s = build(cfg)
-    common = dict(device=dev, resume=resume, progress=progress, max_seconds=max_seconds,
-                  compile_backend=compile_backend,
-                  checkpoint_seconds=checkpoint_seconds)
-    result = fit(s.model, s.task, s.train, out_dir=out_dir, desc=f"attention[{cfg.profile}]", **common)
+    result = fit(s.model, s.task, s.train, device=dev, run=replace(options, desc=f"attention[{cfg.profile}]"))
     b = build_no_attention(cfg)
     baseline = b.model
-    base = fit(baseline, b.task, b.train, out_dir=Path(out_dir) / "baseline" if out_dir is not None else None,
-               desc=f"no-attention[{cfg.profile}]", **common)
+    base_folder = Path(options.out_dir) / "baseline" if options.out_dir is not None else None
+    base = fit(baseline, b.task, b.train, device=dev,
+               run=replace(options, out_dir=base_folder, desc=f"no-attention[{cfg.profile}]"))
     summary = run_summary(
         "attention", cfg, dev, result, started, unit="tokens/s", metrics=rounded(result.final),
         baselines={"no_attention_accuracy": round(base.final["accuracy"], 4),

@@ -9,11 +9,11 @@ use the same functions.
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from ... import runtime
-from ...train import TrainSetup
+from ...train import RunOptions, TrainSetup
 from ..base import Chapter
 from ..summary import run_summary
 from .config import Config, DigitData, SimCLRConfig, StudyConfig
@@ -36,20 +36,17 @@ def build(cfg: Config) -> TrainSetup:
     return simclr_setup(cfg, load_split(cfg.data.val_fraction, cfg.train.seed))
 
 
-def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
-        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
+def run(cfg: Config, *, device: str | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
     """Pretrain SimCLR, train the supervised baselines, probe everything; return the ``metrics.json`` dict."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     split = load_split(cfg.data.val_fraction, cfg.train.seed)
-    model, result = train_simclr(split, cfg, device=dev, out_dir=out_dir, resume=resume, progress=progress,
-                                 max_seconds=max_seconds, compile_backend=compile_backend,
-                                 checkpoint_seconds=checkpoint_seconds,
-                                 desc=f"contrastive[{cfg.profile}]")
+    model, result = train_simclr(split, cfg, device=dev,
+                                 options=replace(options, desc=options.desc or f"contrastive[{cfg.profile}]"))
     budgets = cfg.study.label_budgets
     supervised, head_acc = {}, {}
     for b in budgets:
-        supervised[b], head_acc[budget_name(b)] = train_supervised(split, cfg, b, device=dev, progress=progress)
+        supervised[b], head_acc[budget_name(b)] = train_supervised(split, cfg, b, device=dev,
+                                                                   progress=options.progress)
     table = compare_representations(split, cfg, model, supervised)
     geometry = alignment_uniformity(model, split.val_x, seed=cfg.train.seed)
     last = result.history["train"][-1] if result.history["train"] else {}

@@ -30,7 +30,7 @@ from ...data.budgets import budget_indices
 from ...models.encoders import Classifier, SimCLRNet
 from ...objectives.infonce import nt_xent
 from ...profiles import override
-from ...train import fit
+from ...train import RunOptions, fit
 from .config import Config
 from .task import DigitSplit, LossFn, SupervisedTask, extract_features, train_simclr
 
@@ -208,8 +208,8 @@ def fit_supervised(split: DigitSplit, cfg: Config, per_class: int, *, seed: int 
                 raise _Stop
 
     try:
-        fit(model, task, train_cfg, device=device, progress=progress, on_eval=on_eval,
-            desc=f"supervised[{budget_name(per_class)}/class]")
+        fit(model, task, train_cfg, device=device,
+            run=RunOptions(progress=progress, on_eval=on_eval, desc=f"supervised[{budget_name(per_class)}/class]"))
     except _Stop:
         pass
     if best["state"] is not None:
@@ -277,8 +277,8 @@ def ablation_run(split: DigitSplit, cfg: Config, *, augment_cfg: AugmentConfig |
                "data.batch_size": batch_size or study.ablation_batch_size, "simclr.augment": augment_cfg,
                "simclr.temperature": temperature}
     short = override(cfg, {k: v for k, v in changes.items() if v is not None})
-    model, result = train_simclr(split, short, loss_fn=loss_fn, track_knn=False, device=device, progress=False,
-                                 desc=desc)
+    model, result = train_simclr(split, short, loss_fn=loss_fn, track_knn=False, device=device,
+                                 options=RunOptions(progress=False, desc=desc))
     tr, va = extract_features(model, split.train_x), extract_features(model, split.val_x)
     scores = probe_scores(tr, split.train_y, va, split.val_y, 0, cfg.train.seed)
     moved = probe_scores(tr, split.train_y, extract_features(model, moved_digits(split.val_x, seed=cfg.train.seed)),

@@ -10,8 +10,7 @@ on a label budget) and :func:`train_simclr`, which the chapter's run and the abl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 from collections.abc import Callable, Mapping
 
@@ -26,7 +25,7 @@ from ...data.images import load_mnist5k, stratified_split
 from ...distributed import gather_batch
 from ...models.encoders import SimCLRNet
 from ...objectives.infonce import nt_xent, pair_similarities
-from ...train import Task, TrainResult, TrainSetup, fit
+from ...train import RunOptions, Task, TrainResult, TrainSetup, fit
 from .config import Config, DigitData, SimCLRConfig
 
 __all__ = ["LossFn", "DigitSplit", "load_split", "extract_features", "ContrastiveTask", "SupervisedTask",
@@ -138,16 +137,13 @@ def simclr_setup(cfg: Config, split: DigitSplit, *, loss_fn: LossFn = nt_xent, t
 
 
 def train_simclr(split: DigitSplit, cfg: Config, *, loss_fn: LossFn = nt_xent, track_knn: bool = True,
-                 device: str | torch.device | None = None, out_dir: str | Path | None = None,
-                 resume: bool = False, progress: bool = True, max_seconds: float | None = None,
-                 compile_backend: str | None = None,
-                 checkpoint_seconds: float | None = 60.0, desc: str = "simclr") -> tuple[SimCLRNet, TrainResult]:
+                 device: str | torch.device | None = None,
+                 options: RunOptions = RunOptions()) -> tuple[SimCLRNet, TrainResult]:
     """Pretrain SimCLR on the training images (no labels) with :func:`course_lib.train.fit`.
 
     ``track_knn`` evaluates a kNN accuracy on the val images every ``cfg.train.eval_every`` steps.
     """
     s = simclr_setup(cfg, split, loss_fn=loss_fn, track_knn=track_knn)
-    result = fit(s.model, s.task, s.train, device=device, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend,
-                 checkpoint_seconds=checkpoint_seconds, desc=desc)
+    result = fit(s.model, s.task, s.train, device=device,
+                 run=replace(options, desc=options.desc or "simclr"))
     return s.model, result

@@ -9,7 +9,7 @@ real-vs-real floor and an untrained generator.
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 from collections.abc import Mapping
 
@@ -18,7 +18,7 @@ import torch
 from ... import runtime
 from ...models.gan import GAN, GANConfig, build_gan
 from ...profiles import override
-from ...train import TrainResult, TrainSetup, fit
+from ...train import RunOptions, TrainResult, TrainSetup, fit
 from ..base import Chapter
 from ..summary import run_summary
 from .config import Config, GANData, GANModel, GANRecipe, Study
@@ -39,10 +39,9 @@ def build(cfg: Config, data: Mapping[str, torch.Tensor] | None = None, judge: Ju
 
 
 def train_gan(cfg: Config, data: Mapping[str, torch.Tensor], judge: Judge | None = None,
-              device: str | torch.device | None = None, steps: int | None = None, out_dir: str | Path | None = None,
-              resume: bool = False, progress: bool = True, max_seconds: float | None = None,
-              init_state: Mapping[str, torch.Tensor] | None = None, compile_backend: str | None = None,
-              checkpoint_seconds: float | None = 60.0) -> tuple[GAN, GANTask, TrainResult]:
+              device: str | torch.device | None = None, steps: int | None = None,
+              init_state: Mapping[str, torch.Tensor] | None = None,
+              options: RunOptions = RunOptions()) -> tuple[GAN, GANTask, TrainResult]:
     """Build the GAN for ``cfg`` and train it with ``fit`` (``steps`` overrides ``cfg.train.steps``).
 
     ``init_state`` (a GAN ``state_dict``) starts from trained weights with fresh optimizers,
@@ -53,27 +52,21 @@ def train_gan(cfg: Config, data: Mapping[str, torch.Tensor], judge: Judge | None
     s = build(cfg, data, judge)
     if init_state is not None:
         s.model.load_state_dict(init_state)
-    result = fit(s.model, s.task, s.train, device=device, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend,
-                 checkpoint_seconds=checkpoint_seconds,
-                 desc=f"{cfg.model.kind}[{cfg.gan.generator_loss}]")
+    result = fit(s.model, s.task, s.train, device=device,
+                 run=replace(options, desc=options.desc or f"{cfg.model.kind}[{cfg.gan.generator_loss}]"))
     return s.model, s.task, result
 
 
-def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
-        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
+def run(cfg: Config, *, device: str | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
     """Train the judge and the GAN for ``cfg``; return the ``metrics.json`` dict."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     n, seed = cfg.study.eval_samples, cfg.train.seed
     data = load_data(cfg.data.val_fraction, seed)
-    classifier, clf_result = train_classifier(cfg, data, dev, progress)
+    classifier, clf_result = train_classifier(cfg, data, dev, options.progress)
     judge = Judge(classifier, data)
     untrained = build_gan(GANConfig(cfg.model.kind, cfg.model.latent_dim, cfg.model.width)).to(dev)
     untrained_fd = judge.frechet(eval_samples(untrained, n, seed))
-    gan, task, result = train_gan(cfg, data, judge, dev, out_dir=out_dir, resume=resume, progress=progress,
-                                  max_seconds=max_seconds, compile_backend=compile_backend,
-                                  checkpoint_seconds=checkpoint_seconds)
+    gan, task, result = train_gan(cfg, data, judge, dev, options=options)
     samples = eval_samples(gan, n, seed)
     averaged = eval_samples(task.averaged(gan), n, seed) if task.ema is not None else None
     shares = judge.class_shares(samples)

@@ -21,7 +21,7 @@ from ... import runtime
 from ...batching import random_rows
 from ...metrics import accuracy, frechet_distance
 from ...models.classifier import DigitClassifier, predict_in_batches
-from ...train import Task, TrainConfig, TrainResult, fit
+from ...train import RunOptions, Task, TrainConfig, TrainResult, fit
 from .config import Config
 
 __all__ = ["ClassifierTask", "train_classifier", "Judge", "nearest_neighbours"]
@@ -54,7 +54,7 @@ def train_classifier(cfg: Config, data: Mapping[str, torch.Tensor], device: str 
     train_cfg = TrainConfig(steps=s.classifier_steps, lr=s.classifier_lr, weight_decay=1e-4, warmup_steps=20,
                             seed=seed)
     result = fit(model, ClassifierTask(data, s.classifier_batch, seed), train_cfg, device=device,
-                 progress=progress, desc="digit classifier")
+                 run=RunOptions(progress=progress, desc="digit classifier"))
     return model.eval(), result
 
 

@@ -11,19 +11,20 @@ the command line use the same functions.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ... import runtime
 from ...profiles import override
-from ...train import TrainSetup, fit
+from ...train import RunOptions, TrainSetup, fit
 from ..base import Chapter
 from ..summary import rounded, run_summary
 from .config import Config, MaskingConfig, SpeechData, StudyConfig
 from .data import (FrameData, PoolFrames, clip_audio, clip_speaker, load_frames, heldout_pool_frames,
                    load_pool_frames, pretraining_frames, stack_frames, unstack_frames)
 from .study import (METHODS, PRETRAINED, budget_name, classify_accuracy, finetune, finetune_steps, layer_features,
-                    logmel_stats, probe_best_layer, recognition_study, run_indices, spread)
+                    logmel_stats, probe_best_layer, probe_draw, recognition_study, run_indices, spread)
 from .task import (EVAL_SEED, KeywordTask, MaskedFramesTask, eval_masks, new_classifier, pretrain_setup,
                    reconstruct, reconstruction_errors, trivial_errors)
 
@@ -33,8 +34,8 @@ __all__ = ["Config", "SpeechData", "MaskingConfig", "StudyConfig", "FrameData", 
            "MaskedFramesTask", "KeywordTask", "eval_masks", "reconstruct", "reconstruction_errors",
            "trivial_errors", "pretrain_setup", "new_classifier", "EVAL_SEED", "METHODS", "PRETRAINED", "budget_name",
            "logmel_stats", "layer_features", "probe_best_layer", "finetune_steps", "finetune", "classify_accuracy",
-           "run_indices", "recognition_study", "spread", "frames_for", "pool_for", "seed_config", "seed_folder",
-           "build", "also_trains", "run", "CHAPTER"]
+           "run_indices", "probe_draw", "recognition_study", "spread", "frames_for", "pool_for", "seed_config",
+           "seed_folder", "build", "also_trains", "run", "CHAPTER"]
 
 
 def frames_for(cfg: Config) -> FrameData:
@@ -70,22 +71,19 @@ def also_trains(cfg: Config) -> dict[str, TrainSetup]:
     return {seed_folder("", r).as_posix(): build(seed_config(cfg, r)) for r in range(1, cfg.study.pretrain_seeds)}
 
 
-def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
-        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
+def run(cfg: Config, *, device: str | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
     """Pre-train, measure reconstruction against trivial predictors, run the recognition study."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     data, pool = frames_for(cfg), pool_for(cfg)
     s = build(cfg)
-    result = fit(s.model, s.task, s.train, device=dev, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend, checkpoint_seconds=checkpoint_seconds,
-                 desc=f"masked_audio[{cfg.profile}]")
+    result = fit(s.model, s.task, s.train, device=dev,
+                 run=replace(options, desc=options.desc or f"masked_audio[{cfg.profile}]"))
     models = [s.model]
     for r in range(1, cfg.study.pretrain_seeds):          # the other pre-trainings the study pairs with label draws
         more = build(seed_config(cfg, r))
-        fit(more.model, more.task, more.train, device=dev, out_dir=None if out_dir is None else seed_folder(out_dir, r),
-            resume=resume, progress=progress, max_seconds=max_seconds, compile_backend=compile_backend,
-            checkpoint_seconds=checkpoint_seconds, desc=f"masked_audio[{cfg.profile}] seed {more.train.seed}")
+        fit(more.model, more.task, more.train, device=dev,
+            run=replace(options, out_dir=None if options.out_dir is None else seed_folder(options.out_dir, r),
+                        desc=f"masked_audio[{cfg.profile}] seed {more.train.seed}"))
         models.append(more.model)
     test_mask = eval_masks(len(data.test_x), data.n_frames, cfg.masking)
     errors = {f"test_{k}": v for k, v in reconstruction_errors(s.model, data.test_x, test_mask).items()}

@@ -61,7 +61,6 @@ class PoolFrames:
     nbytes: int                      # size of the cached file
     synth_seconds: float             # when it was built: eSpeak synthesis, and synthesis plus log-mel
     build_seconds: float
-    ready_seconds: float             # this process: reading the cache (or building it)
 
 
 def _recipe(n_speakers: int, seed: int, features: FeatureConfig) -> str:
@@ -154,9 +153,7 @@ def load_pool_frames(data: FrameData, cfg_data) -> PoolFrames:
                        dataclasses.astuple(cfg_data.features)))
         source = digest_text("phrase-pool-v1", recipe, PLAYS_SHA256, speech.engine_id())
         name = f"spoken_phrases_logmel_{n}x{per}.npz"
-        t0 = time.perf_counter()
         payload = cached_file(name, source, lambda: _build_pool(n, per, seed, exclude, cfg_data.features))
-        ready_s = time.perf_counter() - t0
         with np.load(io.BytesIO(payload), allow_pickle=False) as z:
             x = torch.from_numpy(z["features"].astype(np.float32))          # (P, T, F)
             spk = torch.from_numpy(z["speakers"].astype(np.int64))
@@ -164,8 +161,7 @@ def load_pool_frames(data: FrameData, cfg_data) -> PoolFrames:
             built = z["seconds"].tolist()
         speakers = tuple(spoken_phrases.pool_speakers(n, seed, exclude))
         _DATA[key] = PoolFrames(stack_frames((x - data.mean) / data.std, cfg_data.stack), spk, phrase, speakers,
-                                nbytes=len(payload), synth_seconds=built[0], build_seconds=built[1],
-                                ready_seconds=ready_s)
+                                nbytes=len(payload), synth_seconds=built[0], build_seconds=built[1])
     return _DATA[key]
 
 

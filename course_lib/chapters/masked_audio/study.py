@@ -23,20 +23,20 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 from ... import metrics
 from ...batching import map_batches
 from ...data.budgets import budget_indices
 from ...models.frames import FrameClassifier, FrameEncoder, FrameReconstructor, mean_std_pool
 from ...runtime import seed_everything
-from ...train import TrainConfig, fit
+from ...train import RunOptions, TrainConfig, fit
 from .config import Config, StudyConfig
 from .data import FrameData
-from .task import KeywordTask, new_classifier
+from .task import KeywordTask, classify_accuracy, new_classifier
 
 __all__ = ["METHODS", "PRETRAINED", "logmel_stats", "layer_features", "probe_best_layer", "finetune_steps",
-           "finetune", "classify_accuracy", "budget_name", "run_indices", "recognition_study", "spread"]
+           "finetune", "classify_accuracy", "budget_name", "run_indices", "probe_draw", "recognition_study",
+           "spread"]
 
 PROBE_LOGIT = 10.0        # layer logits ±10: the probe-initialised head reads one layer (weights 1 - 1e-8)
 METHODS = ("pretrained_finetuned", "scratch_finetuned", "pretrained_probe", "logmel_stats", "random_probe")
@@ -106,16 +106,10 @@ def finetune(cfg: Config, x: torch.Tensor, y: torch.Tensor, pretrained: FrameRec
                         state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
 
     keep_best(0, task.evaluate(model, 0))                     # the probe itself is a candidate
-    fit(model, task, train, device=device, progress=False, checkpoint_seconds=None, on_eval=keep_best)
+    fit(model, task, train, device=device, run=RunOptions(progress=False, checkpoint_seconds=None, on_eval=keep_best))
     model.load_state_dict(best["state"])
     model.best_step, model.best_val_accuracy, model.probe_layer = best["step"], best["accuracy"], layer
     return model
-
-
-def classify_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy of ``model``'s argmax on (x, y)."""
-    logits = map_batches(model, model, x, 256)
-    return float((logits.argmax(dim=1) == y).float().mean())
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -127,6 +121,14 @@ def spread(values: list[float]) -> dict[str, Any]:
 def run_indices(data: FrameData, budget: int, draw: int) -> torch.Tensor:
     """The labelled training clips of one draw at one budget (clips per word; 0: all), sorted."""
     return budget_indices(data.train_y, budget, torch.Generator().manual_seed(draw)).sort().values
+
+
+def probe_draw(data: FrameData, features: dict[str, torch.Tensor], budget: int, draw: int) -> tuple[float, int]:
+    """(test accuracy, layer) of the best-layer probe on one label draw: ``features`` maps "train", "val", "test"
+    to (L+1, N, D) layer features of those clips; the layer is chosen on the validation speakers."""
+    idx = run_indices(data, budget, draw)
+    return probe_best_layer(features["train"][:, idx], data.train_y[idx], features["val"], data.val_y,
+                            features["test"], data.test_y)
 
 
 def recognition_study(cfg: Config, data: FrameData, pretrained: list[FrameReconstructor],
@@ -153,15 +155,14 @@ def recognition_study(cfg: Config, data: FrameData, pretrained: list[FrameRecons
         for budget in s.label_budgets:
             name = budget_name(budget)
             for draw in range(s.draws if budget > 0 else 1):          # every clip: one draw
-                idx = run_indices(data, budget, draw)
-                x, y = data.train_x[idx], data.train_y[idx]
                 scores = {}
                 for method, f in frozen.items():
-                    scores[method], layer = probe_best_layer(f["train"][:, idx], y, f["val"], data.val_y,
-                                                             f["test"], data.test_y)
+                    scores[method], layer = probe_draw(data, f, budget, draw)
                     if method in layers:
                         layers[method].setdefault(name, []).append(layer)
                 if budget in s.finetune_budgets:
+                    idx = run_indices(data, budget, draw)
+                    x, y = data.train_x[idx], data.train_y[idx]
                     for method, source in (("pretrained_finetuned", model), ("scratch_finetuned", None)):
                         clf = finetune(cfg, x, y, source, seed=seed * 1000 + draw, val=(data.val_x, data.val_y),
                                        device=device)

@@ -24,7 +24,7 @@ from ...runtime import seed_everything
 from ...train import Task, TrainConfig, TrainSetup
 from .config import Config, MaskingConfig
 
-__all__ = ["MaskedFramesTask", "KeywordTask", "eval_masks", "reconstruct", "reconstruction_errors",
+__all__ = ["MaskedFramesTask", "KeywordTask", "classify_accuracy", "eval_masks", "reconstruct", "reconstruction_errors",
            "trivial_errors", "pretrain_setup", "new_classifier", "EVAL_SEED"]
 
 EVAL_SEED = 1234          # the fixed masks every evaluation uses
@@ -141,13 +141,17 @@ class KeywordTask(Task):
     def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
         if self.val is None:
             return {}
-        x, y = self.val
-        logits = map_batches(model, model, x, 256)                            # (N_val, classes)
-        return {"val_accuracy": float((logits.argmax(dim=1) == y).float().mean())}
+        return {"val_accuracy": classify_accuracy(model, *self.val)}
 
     def signature(self) -> dict[str, Any]:
         return {"examples": len(self.x), "batch_size": self.batch_size, "seed": self.seed,
                 "data": tensor_digest(self.x), "encoder_lr_ratio": self.encoder_lr_ratio}
+
+
+def classify_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy of ``model``'s argmax on (x, y)."""
+    logits = map_batches(model, model, x, 256)
+    return float((logits.argmax(dim=1) == y).float().mean())
 
 
 def pretrain_setup(cfg: Config, train_x: torch.Tensor, val_x: torch.Tensor) -> TrainSetup:

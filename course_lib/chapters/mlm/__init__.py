@@ -10,7 +10,7 @@ loads a finished one (the notebook's and the fine-tuning study's hand-off) or tr
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from ...data.text import CLS, MASK, N_SPECIAL, PAD, SEP, UNK
 from ...flops import model_flops_per_token
 from ...models.mlm import MaskedLM
 from ...profiles import override
-from ...train import TrainResult, TrainSetup, fit, fit_or_load
+from ...train import RunOptions, TrainResult, TrainSetup, fit, fit_or_load
 from ..base import Chapter
 from ..summary import rounded, run_summary
 from .config import Config, EncoderModel, MLMObjective, Study, TokenData, model_config
@@ -105,25 +105,22 @@ def also_trains(cfg: Config) -> dict[str, MLMSetup]:
     return {seed_folder("", r).as_posix(): build(seed_config(cfg, r)) for r in range(1, cfg.study.ft_repeats)}
 
 
-def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
-        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
+def run(cfg: Config, *, device: str | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
     """Pre-train, compare with the unigram baseline, compare (a)-(d) per label budget; the ``metrics.json`` dict."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     s = build(cfg)
-    result = fit(s.model, s.task, s.train, device=dev, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend,
-                 checkpoint_seconds=checkpoint_seconds, desc=f"mlm[{cfg.profile}]")
+    result = fit(s.model, s.task, s.train, device=dev,
+                 run=replace(options, desc=options.desc or f"mlm[{cfg.profile}]"))
     models = [s.model]
     for r in range(1, cfg.study.ft_repeats):             # the other independent runs the study pairs with label draws
         more = build(seed_config(cfg, r))
-        fit(more.model, more.task, more.train, device=dev, out_dir=None if out_dir is None else seed_folder(out_dir, r),
-            resume=resume, progress=progress, max_seconds=max_seconds, compile_backend=compile_backend,
-            checkpoint_seconds=checkpoint_seconds, desc=f"mlm[{cfg.profile}] seed {more.train.seed}")
+        fit(more.model, more.task, more.train, device=dev,
+            run=replace(options, out_dir=None if options.out_dir is None else seed_folder(options.out_dir, r),
+                        desc=f"mlm[{cfg.profile}] seed {more.train.seed}"))
         models.append(more.model)
     unigram = unigram_baseline(s.data.train_seqs, s.task.val_seqs, cfg)
-    cmp = compare_label_budgets(models, s.data, cfg, dev, progress=progress)
-    order = compare_label_budgets(models, s.data, cfg, dev, progress=progress, task="word_order")
+    cmp = compare_label_budgets(models, s.data, cfg, dev, progress=options.progress)
+    order = compare_label_budgets(models, s.data, cfg, dev, progress=options.progress, task="word_order")
     return run_summary(
         "mlm", cfg, dev, result, started, unit="tokens/s",
         metrics=rounded({**result.final, "finetune_accuracy": _by_budget(cmp["accuracy"], cmp["budgets"]),

@@ -28,7 +28,7 @@ from ...data.budgets import budget_indices
 from ...data.text import MASK, N_SPECIAL, PAD
 from ...models.mlm import MaskedLM, SequenceClassifier, pool_hidden
 from ...models.ngram import NGramLM
-from ...train import Task, TrainConfig, fit
+from ...train import RunOptions, Task, TrainConfig, fit
 from .config import Config, model_config
 from .data import Labelled, MLMData
 
@@ -92,8 +92,8 @@ def finetune(encoder_state: Mapping[str, torch.Tensor] | None, cfg: Config, trai
         _probe_init(clf, train, s.ft_pool)
     lr = s.ft_lr if encoder_state is not None else cfg.train.lr
     tc = TrainConfig(steps=s.ft_steps, lr=lr, warmup_steps=s.ft_steps // 10, weight_decay=0.01, seed=seed)
-    result = fit(clf, ClassifyTask(train, test, s.ft_batch, seed), tc, device=device, progress=progress,
-                 desc="fine-tune" if encoder_state is not None else "from scratch")
+    result = fit(clf, ClassifyTask(train, test, s.ft_batch, seed), tc, device=device,
+                 run=RunOptions(progress=progress, desc="fine-tune" if encoder_state is not None else "from scratch"))
     return result.final["accuracy"]
 
 

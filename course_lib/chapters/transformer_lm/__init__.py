@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from ... import runtime
 from ...flops import model_flops_per_token
 from ...models.transformer import TransformerConfig, TransformerLM
-from ...train import fit
+from ...train import RunOptions, fit
 from ..base import Chapter
 from ..char_lm import LMSetup, encode_corpus, lm_summary
 from .config import Config, TransformerModel
@@ -32,15 +32,12 @@ def build(cfg: Config) -> LMSetup:
     return LMSetup(model, task, cfg.train, vocab, train_ids, val_ids)
 
 
-def run(cfg: Config, *, device: str | None = None, out_dir: str | Path | None = None, resume: bool = False,
-        progress: bool = True, max_seconds: float | None = None, compile_backend: str | None = None,
-        checkpoint_seconds: float | None = 60.0) -> dict[str, Any]:
+def run(cfg: Config, *, device: str | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
     """Train the causal Transformer LM for ``cfg``; same ``metrics.json`` schema as ``rnn_lm``."""
     started, dev = time.perf_counter(), runtime.pick_device(device)
     s = build(cfg)
-    result = fit(s.model, s.task, s.train, device=dev, out_dir=out_dir, resume=resume, progress=progress,
-                 max_seconds=max_seconds, compile_backend=compile_backend,
-                 checkpoint_seconds=checkpoint_seconds, desc=f"transformer_lm[{cfg.profile}]")
+    result = fit(s.model, s.task, s.train, device=dev,
+                 run=replace(options, desc=options.desc or f"transformer_lm[{cfg.profile}]"))
     return lm_summary("transformer_lm", cfg, dev, result, started, s,
                       parameters=sum(p.numel() for p in s.model.parameters()),
                       model_flops_per_token=round(model_flops_per_token(s.model, cfg.data.seq_len)))
