@@ -13,6 +13,7 @@
     python3 course.py browser-test  # every notebook in JupyterLab in headless Chromium: widgets render and respond
     python3 course.py site      # the course website, rendered offline from the committed notebooks: artifacts/site/
     python3 course.py slides    # one reveal.js deck per chapter from the cells tagged for slides: artifacts/slides/
+    python3 course.py translate # rebuild the Chinese notebooks (notebooks-zh/) from notebooks/ + translations/zh/
     python3 course.py env       # the environment report (device, precision, versions): paste it when asking for help
 
 Set-up creates ``.venv`` beside this file and installs the exact versions CI tested
@@ -48,7 +49,7 @@ def _venv_python() -> Path:
 
 
 COMMANDS = ("setup", "lab", "test", "outputs", "editions", "nbgrader", "bundle", "browser-test", "site", "slides",
-            "env")
+            "translate", "env")
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 TORCH_BUILDS = ("auto", "cpu", "default")
 
@@ -208,7 +209,7 @@ def main(argv: list[str]) -> int:
         # `alembic` tool by name, so .venv's scripts must be on PATH, as in an activated environment
         env["PATH"] = os.pathsep.join([str(python.parent), env.get("PATH", "")])
         return subprocess.call([str(python), "-m", "nbgrader", *argv[1:]], cwd=ROOT, env=env)
-    if command in {"editions", "nbgrader", "bundle", "site", "slides", "env"}:      # site, slides: offline, artifacts/
+    if command in {"editions", "nbgrader", "bundle", "site", "slides", "translate", "env"}:   # offline
         return subprocess.call([str(python), "-m", "course_lib", command, *argv[1:]], cwd=ROOT, env=env)
     if command == "browser-test":   # JupyterLab + headless Chromium, smoke profile; artifacts/browser/
         _browser_setup(python)

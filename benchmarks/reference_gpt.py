@@ -96,14 +96,18 @@ def time_model(model: nn.Module, batches: list[torch.Tensor], steps: int, warmup
     return {"s_per_step": seconds, "last_loss": float(losses[-1])}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="full")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--device", default=None)
     ap.add_argument("--out", default=None)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
 
     from course_lib import flops, runtime
     from course_lib.chapters.registry import get_chapter

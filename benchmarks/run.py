@@ -278,11 +278,7 @@ def _paired_lines(cells: dict[tuple, dict[str, dict]]) -> list[str]:
     return [""] + out if out else []
 
 
-def main() -> int:
-    from course_lib.checkpoints import git_commit
-    from course_lib.profiles import resolve_profile
-    from course_lib.chapters.registry import CHAPTERS
-
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--only", default=None, help="comma-separated chapter names")
@@ -304,6 +300,15 @@ def main() -> int:
                         help="results JSON (default benchmarks/results/<machine>-<profile>.json)")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="device peak for MFU (default: datasheet bf16 for known GPUs, measured matmul on CPU)")
+    return parser
+
+
+def main() -> int:
+    from course_lib.checkpoints import git_commit
+    from course_lib.profiles import resolve_profile
+    from course_lib.chapters.registry import CHAPTERS
+
+    parser = build_parser()
     args = parser.parse_args()
     profile = resolve_profile(args.profile)
     chapters = args.only.split(",") if args.only else list(CHAPTERS)

@@ -119,6 +119,16 @@ def write_table() -> Path:
     return out
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="class")
+    parser.add_argument("--only", default=None, help="comma-separated chapter names")
+    parser.add_argument("--steps", type=int, default=10, help="profiled steps per chapter")
+    parser.add_argument("--tag", default="now", help="label of this measurement, e.g. before / after")
+    parser.add_argument("--device", default=None)
+    return parser
+
+
 def main() -> int:
     import torch
 
@@ -126,12 +136,7 @@ def main() -> int:
     from course_lib.profiles import resolve_profile
     from course_lib.chapters.registry import CHAPTERS
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="class")
-    parser.add_argument("--only", default=None, help="comma-separated chapter names")
-    parser.add_argument("--steps", type=int, default=10, help="profiled steps per chapter")
-    parser.add_argument("--tag", default="now", help="label of this measurement, e.g. before / after")
-    parser.add_argument("--device", default=None)
+    parser = build_parser()
     args = parser.parse_args()
     profile = resolve_profile(args.profile)
     chapters = args.only.split(",") if args.only else list(CHAPTERS)

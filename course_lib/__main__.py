@@ -1,5 +1,5 @@
-"""Command line: ``python -m course_lib {train,run-notebooks,env,editions,nbgrader,bundle,site,slides,timings}``
-(``python -m course_lib COMMAND --help``; docs/command_line.md)."""
+"""Command line: ``python -m course_lib {train,run-notebooks,env,editions,nbgrader,bundle,site,slides,translate,
+timings}`` (``python -m course_lib COMMAND --help``; docs/command_line.md)."""
 
 from __future__ import annotations
 
@@ -213,19 +213,40 @@ def _editions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _translate(args: argparse.Namespace) -> int:
+    from .tooling import translation
+    if args.update:
+        for notebook in translation.english_notebooks():
+            counts = translation.update_catalog(notebook, args.lang)
+            print(f"{translation.catalog_path(notebook, args.lang).relative_to(translation.ROOT)}: "
+                  + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    problems = translation.check(args.lang) if args.check or args.update else []
+    if args.check or args.update:
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s) in the {translation.LANGUAGES[args.lang]} edition")
+        return 1 if problems and args.check else 0
+    for path in translation.write_editions(args.lang):
+        print(f"wrote {path.relative_to(translation.ROOT)}")
+    return 0
+
+
 def _timings(args: argparse.Namespace) -> int:
-    from .tooling.timings import README_END, README_START, readme_block
-    block = readme_block()
+    from .tooling.timings import README_END, README_START, README_ZH, readme_block
     if not args.write:
-        print(block)
+        print(readme_block())
         return 0
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme.name} has no timings markers; expected a line {README_START!r} and {README_END!r}")
-    head, rest = text.split(README_START, 1)
-    readme.write_text(head + block + rest.split(README_END, 1)[1], encoding="utf-8")
-    print(f"wrote the timings table into {readme.name}")
+    root = Path(__file__).resolve().parents[1]
+    for name, lang in (("README.md", "en"), (README_ZH, "zh")):
+        readme = root / name
+        if lang != "en" and not readme.exists():
+            continue
+        text = readme.read_text(encoding="utf-8")
+        if README_START not in text or README_END not in text:
+            raise ValueError(f"{name} has no timings markers; expected a line {README_START!r} and {README_END!r}")
+        head, rest = text.split(README_START, 1)
+        readme.write_text(head + readme_block(lang=lang) + rest.split(README_END, 1)[1], encoding="utf-8")
+        print(f"wrote the timings table into {name}")
     return 0
 
 
@@ -243,7 +264,8 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0 if manifest["ok"] else 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the docs' commands are checked against it: ``tests/test_docs_commands.py``)."""
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -322,11 +344,22 @@ def main(argv: list[str] | None = None) -> int:
     sl.add_argument("--only", default=None, help="only notebooks whose name starts with this (e.g. 01_)")
     sl.set_defaults(func=_slides)
 
+    tr = sub.add_parser("translate", help="build the translated notebooks (notebooks-zh/) from notebooks/ and "
+                                          "translations/; --check lists stale or missing translations")
+    tr.add_argument("--lang", default="zh", help="language (default zh)")
+    tr.add_argument("--update", action="store_true",
+                    help="bring the catalogs in step with the English notebooks (flags what to translate)")
+    tr.add_argument("--check", action="store_true", help="only list problems; exit 1 if there is one")
+    tr.set_defaults(func=_translate)
+
     m = sub.add_parser("timings", help="learner and machine time per notebook (one source for every timing figure)")
     m.add_argument("--write", action="store_true", help="write the table into README.md between its markers")
     m.set_defaults(func=_timings)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt as err:

@@ -297,7 +297,7 @@ plt.show()
 from course_lib.chapters.char_lm import CharData
 from course_lib.models.ngram import ngram_baselines
 from course_lib.models.rnn import CharRNN, CharRNNConfig
-from course_lib.train import TrainConfig, fit
+from course_lib.train import QUIET, RunOptions, TrainConfig, fit
 from course_lib.notebook.viz import plot_history
 
 steps = {"smoke": 60, "class": 400, "full": 1500}[PROFILE]
@@ -307,7 +307,7 @@ task = rnn_lm.CharLMTask(train_ids, val_ids, CharData(batch_size=32, seq_len=64)
 seed_everything(SEED)
 model = CharRNN(CharRNNConfig(vocab_size=len(vocab), hidden_dim=128, layers=1))
 result = fit(model, task, TrainConfig(steps=steps, lr=3e-3, warmup_steps=10, eval_every=steps // 4),
-             device=DEVICE, desc="first run")
+             device=DEVICE, run=RunOptions(desc="first run"))
 baselines = ngram_baselines(train_ids, val_ids, len(vocab), orders=(1, 2))
 plot_history(result.history, eval_keys=["val_nats_per_char"], baselines=baselines, ylabel="nats / char",
              title=f"A 1-layer LSTM after {steps} steps")
@@ -369,7 +369,8 @@ class UnshiftedTask(rnn_lm.CharLMTask):
 seed_everything(SEED)
 leaky = CharRNN(CharRNNConfig(vocab_size=len(vocab), hidden_dim=128, layers=1))
 leaky_result = fit(leaky, UnshiftedTask(train_ids, val_ids, CharData(batch_size=32, seq_len=64)),
-                   TrainConfig(steps=steps, lr=3e-3, warmup_steps=10, eval_every=0), device=DEVICE, desc="y = x")
+                   TrainConfig(steps=steps, lr=3e-3, warmup_steps=10, eval_every=0), device=DEVICE,
+                   run=RunOptions(desc="y = x"))
 leak_nats = leaky_result.final["val_nats_per_char"]
 print(f"the leaking run's 'validation' loss: {leak_nats:.3f} nats/char, floor {entropy_floor:.3f}: "
       f"{'below' if leak_nats < entropy_floor else 'not below'} the floor")
@@ -414,7 +415,7 @@ def first_run_loss(hidden_dim, seed):
     seed_everything(seed)
     m = CharRNN(CharRNNConfig(vocab_size=len(vocab), hidden_dim=hidden_dim, layers=1))
     r = fit(m, rnn_lm.CharLMTask(train_ids, val_ids, CharData(batch_size=32, seq_len=64)),
-            TrainConfig(steps=steps, lr=3e-3, warmup_steps=10, seed=seed), device=DEVICE, progress=False)
+            TrainConfig(steps=steps, lr=3e-3, warmup_steps=10, seed=seed), device=DEVICE, run=QUIET)
     return r.final["val_nats_per_char"]
 
 seeds = [SEED, SEED + 1, SEED + 2]

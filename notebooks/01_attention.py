@@ -62,7 +62,7 @@ from course_lib.notebook.checks import check_close, check_true
 from course_lib.data.text import load_plays
 from course_lib.profiles import for_profile, override
 from course_lib.notebook.report import record
-from course_lib.train import fit
+from course_lib.train import QUIET, RunOptions, fit
 from course_lib.notebook.viz import explore, heatmap, plot_history
 
 torch.set_printoptions(precision=3, sci_mode=False, linewidth=120)
@@ -613,7 +613,7 @@ def mha_cases(dtype):
 
 with torch.no_grad():
     for dtype in (torch.float64, torch.float32):
-        for name, ref_out, ref_w, (lib_out, lib_w), lib_fast, (my_out, my_w) in mha_cases(dtype):
+        for name, ref_out, _, (lib_out, _), lib_fast, (my_out, _) in mha_cases(dtype):
             print(f"{str(dtype)[6:]:8s} {name:30s} |course_lib - torch| = {float((lib_out - ref_out).abs().max()):.1e}"
                   f"  fast path: {float((lib_fast - ref_out).abs().max()):.1e}"
                   f"  mine: {float((my_out - ref_out).abs().max()):.1e}")
@@ -623,7 +623,7 @@ with torch.no_grad():
 with torch.no_grad():
     for dtype, tol in ((torch.float64, 1e-10), (torch.float32, 1e-5)):
         tag = str(dtype)[6:]
-        for name, ref_out, ref_w, (lib_out, lib_w), lib_fast, (my_out, my_w) in mha_cases(dtype):
+        for name, ref_out, ref_w, (lib_out, lib_w), lib_fast, (my_out, _) in mha_cases(dtype):
             check_close(f"course_lib MHA == nn.MultiheadAttention ({name}, {tag})", lib_out, ref_out, atol=tol, rtol=tol)
             check_close(f"course_lib MHA fast path == nn.MultiheadAttention ({name}, {tag})", lib_fast, ref_out,
                         atol=tol, rtol=tol)
@@ -708,13 +708,13 @@ check_true("with positions, shuffling the words changes the outputs",
 # best of 15 calls):
 
 # %% tags=["slide"]
-def best_seconds(fn, repeats=15):
-    """Fastest of ``repeats`` calls after a warm-up: the least disturbed by other programs."""
-    fn()
+def best_seconds(fn, *args, repeats=15):
+    """Fastest of ``repeats`` calls fn(*args) after a warm-up: the least disturbed by other programs."""
+    fn(*args)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        fn(*args)
         times.append(time.perf_counter() - t0)
     return min(times)
 
@@ -727,16 +727,16 @@ weight_mib = []
 gen = torch.Generator().manual_seed(SEED)
 with torch.no_grad():
     q8, k8, v8 = (torch.randn(Bt, Ht, 8, dt_, generator=gen) for _ in range(3))
-    fixed_s = best_seconds(lambda: A.scaled_dot_product_attention(q8, k8, v8))   # T = 8: almost no work
+    fixed_s = best_seconds(A.scaled_dot_product_attention, q8, k8, v8)   # T = 8: almost no work
     for n in lengths:
         q, k, v = (torch.randn(Bt, Ht, n, dt_, generator=gen) for _ in range(3))
         s = q @ k.transpose(-2, -1) / math.sqrt(dt_)                # (B, H, T, T)
         w = s.softmax(-1)                                           # (B, H, T, T)
-        timing["from scratch"].append(best_seconds(lambda: A.scaled_dot_product_attention(q, k, v)))
-        timing["SDPA (fused)"].append(best_seconds(lambda: A.attend(q, k, v)))
-        steps["QKᵀ"].append(best_seconds(lambda: q @ k.transpose(-2, -1) / math.sqrt(dt_)))
-        steps["softmax"].append(best_seconds(lambda: s.softmax(-1)))
-        steps["AV"].append(best_seconds(lambda: w @ v))
+        timing["from scratch"].append(best_seconds(A.scaled_dot_product_attention, q, k, v))
+        timing["SDPA (fused)"].append(best_seconds(A.attend, q, k, v))
+        steps["QKᵀ"].append(best_seconds(lambda q, k: q @ k.transpose(-2, -1) / math.sqrt(dt_), q, k))
+        steps["softmax"].append(best_seconds(torch.softmax, s, -1))
+        steps["AV"].append(best_seconds(torch.matmul, w, v))
         weight_mib.append(A.scaled_dot_product_attention(q, k, v)[1].nbytes / 2**20)   # the stored (B,H,T,T)
 scores_n = np.array([Bt * Ht * n * n for n in lengths])            # score entries per call
 ns_per_score = np.array(timing["from scratch"]) / scores_n * 1e9
@@ -832,10 +832,11 @@ if results_file.exists():
     print(f"{'B':>3s} {'T':>5s} | {'scratch fwd':>11s} {'fused fwd':>9s} | {'scratch f+b':>11s} {'fused f+b':>9s} | "
           f"{'scratch MiB':>11s} {'fused MiB':>9s}")
     for B_, T_ in sorted({(r["B"], r["T"]) for r in rows if r["device"] == "cpu"}):
-        get = lambda path, kind: cell.get(("cpu", path, kind, B_, T_))                        # noqa: E731
-        print(f"{B_:3d} {T_:5d} | {ms(get('scratch', 'fwd')):>11s} {ms(get('sdpa', 'fwd')):>9s} | "
-              f"{ms(get('scratch', 'fwd+bwd')):>11s} {ms(get('sdpa', 'fwd+bwd')):>9s} | "
-              f"{mib(get('scratch', 'fwd+bwd')):>11s} {mib(get('sdpa', 'fwd+bwd')):>9s}")
+        got = {(path, kind): cell.get(("cpu", path, kind, B_, T_)) for path in ("scratch", "sdpa")
+               for kind in ("fwd", "fwd+bwd")}
+        print(f"{B_:3d} {T_:5d} | {ms(got['scratch', 'fwd']):>11s} {ms(got['sdpa', 'fwd']):>9s} | "
+              f"{ms(got['scratch', 'fwd+bwd']):>11s} {ms(got['sdpa', 'fwd+bwd']):>9s} | "
+              f"{mib(got['scratch', 'fwd+bwd']):>11s} {mib(got['sdpa', 'fwd+bwd']):>9s}")
     B1 = sorted((r["T"], r["peak_mib"]) for r in rows if r["device"] == "cpu" and r["B"] == min(r_["B"] for r_ in rows)
                 and r["pass"] == "fwd+bwd" and r["path"] == "scratch" and r["peak_mib"] is not None)
     F1 = sorted((r["T"], r["peak_mib"]) for r in rows if r["device"] == "cpu" and r["B"] == min(r_["B"] for r_ in rows)
@@ -900,10 +901,10 @@ print("target:", example["y"][0].tolist())
 # %%
 seed_everything(cfg.train.seed)
 model = build_model(cfg)
-result = fit(model, task, cfg.train, device=DEVICE, desc="attention")
+result = fit(model, task, cfg.train, device=DEVICE, run=RunOptions(desc="attention"))
 seed_everything(cfg.train.seed)
 baseline = build_baseline(cfg)
-base_result = fit(baseline, task, cfg.train, device=DEVICE, desc="no attention")
+base_result = fit(baseline, task, cfg.train, device=DEVICE, run=RunOptions(desc="no attention"))
 print("parameters: model", sum(p.numel() for p in model.parameters()),
       " baseline", sum(p.numel() for p in baseline.parameters()))
 print("attention model :", result.final)
@@ -1066,7 +1067,7 @@ def train_reversal(seed, query_independent):
     if query_independent:
         for block in net.encoder.blocks:
             block.attn = QueryIndependentAttention(cfg.model.d_model, cfg.model.n_heads)
-    return fit(net, RoutingTask(cfg_s.data, seed), cfg_s.train, device=DEVICE, progress=False).final
+    return fit(net, RoutingTask(cfg_s.data, seed), cfg_s.train, device=DEVICE, run=QUIET).final
 
 
 seeds = [cfg.train.seed + i for i in range(3)]

@@ -58,7 +58,7 @@ from course_lib.objectives.mlm import IGNORE_INDEX, mask_tokens, masked_lm_loss
 from course_lib.profiles import for_profile, override
 from course_lib.notebook.report import record
 from course_lib.chapters import mlm as chapter
-from course_lib.train import fit
+from course_lib.train import QUIET, fit
 from tqdm.auto import tqdm
 from course_lib.notebook.viz import explore, heatmap, plot_history
 
@@ -440,17 +440,18 @@ short = override(cfg, {"train.steps": cfg.study.mistake_steps, "train.warmup_ste
                        "train.eval_every": 0, "data.batch_size": cfg.study.mistake_batch})
 SEEDS = [cfg.train.seed + r for r in range(cfg.study.mistake_seeds)]
 
-def short_runs(desc, task=None, **variant):
-    """One short run per seed of SEEDS: [(model, result)]. ``task``: a custom MLMTask class; ``variant``: pretrain's."""
+def short_runs(desc, task=None, changes=None, **variant):
+    """One short run per seed of SEEDS: [(model, result)]. ``task``: a custom MLMTask class; ``changes``: config
+    overrides (dotted keys); ``variant``: pretrain's."""
     out = []
     for seed in tqdm(SEEDS, desc=desc):
-        c = override(short, {"train.seed": seed})
+        c = override(short, {**(changes or {}), "train.seed": seed})
         if task is None:
             m, res, _ = chapter.pretrain(c, DEVICE, progress=False, **variant)
         else:
             s = chapter.build(c)
             m, res = s.model, fit(s.model, task(data.train_seqs, data.val_seqs, c), s.train, device=DEVICE,
-                                  progress=False)
+                                  run=QUIET)
         out.append((m, res))
     return out
 
@@ -603,11 +604,7 @@ print(f"fixed masker: {fixed_share:.0%} special targets; the same guess scores {
 # linear probe on frozen, mean-pooled features for the verse/prose task of section 8 (seed i's encoder on label draw i).
 
 # %%
-all_mask_cfg = {"mlm.mask_frac": 1.0, "mlm.random_frac": 0.0}
-mask_runs = []
-for seed in tqdm(SEEDS, desc="100% [MASK]"):
-    m_, res_, _ = chapter.pretrain(override(short, {**all_mask_cfg, "train.seed": seed}), DEVICE, progress=False)
-    mask_runs.append((m_, res_))
+mask_runs = short_runs("100% [MASK]", changes={"mlm.mask_frac": 1.0, "mlm.random_frac": 0.0})
 mask_model, mask_res = mask_runs[0]
 n_visible = int((val >= chapter.N_SPECIAL).sum())
 visible = {name: [chapter.copy_accuracy(m_, val) for m_, _ in rs] for name, rs in (("100% [MASK]", mask_runs),

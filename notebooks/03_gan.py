@@ -56,8 +56,7 @@ from course_lib.notebook.compare import check_verdict, compare
 from course_lib.profiles import for_profile, override
 from course_lib.notebook.report import record
 from course_lib.notebook.viz import explore, show_images
-from course_lib.models.gan import (GANConfig, build_gan, sample_latent, layer_shapes, interpolate_latents,
-                                   MLPGenerator, MLPDiscriminator, DCGenerator, DCDiscriminator)
+from course_lib.models.gan import (GANConfig, build_gan, sample_latent, layer_shapes, interpolate_latents)
 from course_lib.objectives.gan import value_function, discriminator_loss, generator_loss, generator_logit_grad
 from course_lib.chapters.gan import (Config, GANTask, Judge, load_data, train_classifier, train_gan,
                                      nearest_neighbours)

@@ -49,7 +49,6 @@ print_environment(PROFILE, SEED)
 NOTEBOOK_T0 = time.perf_counter()   # the last cell prints the wall time of the whole run
 
 # %%
-import dataclasses
 import math
 import time
 
@@ -60,12 +59,11 @@ import torch.nn.functional as F
 
 from course_lib import metrics
 from course_lib.notebook import viz
-from course_lib.augment import (AUGMENTATIONS, AugmentConfig, augment, crop_matrices, rotation_matrices,
-                                elastic_offsets, random_erase, add_noise, two_views, warp)
+from course_lib.augment import (AUGMENTATIONS, AugmentConfig, augment, two_views, warp)
 from course_lib.notebook.checks import check_close, check_true
 from course_lib.notebook.compare import RULE, check_verdict, compare
 from course_lib.models.encoders import SimCLRNet
-from course_lib.objectives.infonce import nt_xent, pair_similarities
+from course_lib.objectives.infonce import nt_xent
 from course_lib.profiles import for_profile
 from course_lib.notebook.report import record
 from course_lib.chapters import contrastive as C
@@ -770,8 +768,8 @@ for b in cfg.study.label_budgets:
                      for s_ in seeds_])                                    # (draws, 4): z probe, z kNN, h probe, h kNN
     projection_probe[C.budget_name(b)] = rows
     sd = rows.std(0, ddof=1) if len(rows) > 1 else np.zeros(4)
-    cell = lambda j: f"{rows[:, j].mean():.3f} ± {sd[j]:.3f}" if len(rows) > 1 else f"{rows[0, j]:.3f}"
-    print(f"{C.budget_name(b):14s}{cell(0):>18s}{cell(2):>18s}{cell(1):>18s}{cell(3):>18s}"
+    cell = [f"{rows[:, j].mean():.3f} ± {sd[j]:.3f}" if len(rows) > 1 else f"{rows[0, j]:.3f}" for j in range(4)]
+    print(f"{C.budget_name(b):14s}{cell[0]:>18s}{cell[2]:>18s}{cell[1]:>18s}{cell[3]:>18s}"
           f"{int((rows[:, 2] > rows[:, 0]).sum()):>9d} of {len(rows)}")
 print()
 z_vs_h = {}

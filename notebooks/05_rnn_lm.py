@@ -59,7 +59,7 @@ from course_lib.profiles import for_profile
 from course_lib.notebook.report import record
 from course_lib.chapters import rnn_lm, transformer_lm
 from course_lib.chapters.char_lm import CharData
-from course_lib.train import TrainConfig, fit, fit_or_load
+from course_lib.train import QUIET, RunOptions, TrainConfig, fit, fit_or_load
 from course_lib.notebook.viz import plot_history
 
 cfg = for_profile(rnn_lm.Config, PROFILE)
@@ -79,7 +79,7 @@ print(f"vocabulary: {len(vocab)} characters")
 print(f"training: {len(train_ids):,} characters; validation (scored): {len(val_ids):,} characters")
 print(repr(vocab.decode(train_ids[:120])))
 
-# %% [markdown]
+# %% [markdown] tags=["slide"]
 # ### The stateful batch layout
 #
 # A language model reads a text of *N* characters. We cut it into **B streams** (rows), each a contiguous
@@ -87,6 +87,8 @@ print(repr(vocab.decode(train_ids[:120])))
 # *s + 1* is the continuation of row *b* of batch *s*, so the hidden state at the end of one batch is the
 # right starting state for the next: we **carry** it across batches. Gradients, however, stop at the batch
 # boundary (we *detach* the state): that is **truncated BPTT**, with truncation length *T*.
+#
+# ![The stream layout: a text of 27 characters cut into 3 contiguous streams of 9; batch 0 holds positions 0-3, 9-12 and 18-21, batch 1 continues each row with 4-7, 13-16 and 22-25; the hidden state is carried from batch 0 to batch 1 while the gradient stops at the boundary](../docs/images/concept_stream_layout.png)
 
 # %% tags=["slide-more"]
 toy = torch.arange(48)                                   # a "text" of 48 characters: 0, 1, 2, ...
@@ -411,7 +413,7 @@ def grad_norm_through_time(radius, T=60, H=32):
     Wr = radius * Q
     h0 = torch.randn(H, dtype=torch.float64, requires_grad=True)
     norms, h = [], h0
-    for t in range(T):
+    for _ in range(T):
         h = Wr @ h
         (grad,) = torch.autograd.grad(h.sum(), h0, retain_graph=True)
         norms.append(float(grad.norm()))
@@ -453,7 +455,7 @@ demo_steps = {"smoke": 60, "class": 200, "full": 300}[PROFILE]
 demo_cfg = dict(steps=demo_steps, lr=0.5, min_lr_ratio=1.0)
 try:
     fit(irnn(), SGDCharLM(train_ids, val_ids[:20_000], CharData(32, 64)), TrainConfig(**demo_cfg, grad_clip=None),
-        device=DEVICE, desc="IRNN, no clipping")
+        device=DEVICE, run=RunOptions(desc="IRNN, no clipping"))
 except FloatingPointError as err:
     print("FloatingPointError:", err)
 
@@ -464,7 +466,7 @@ except FloatingPointError as err:
 
 # %% tags=["slide"]
 clipped = fit(irnn(), SGDCharLM(train_ids, val_ids[:20_000], CharData(32, 64)), TrainConfig(**demo_cfg, grad_clip=1.0),
-              device=DEVICE, desc="IRNN, clipped at 1")
+              device=DEVICE, run=RunOptions(desc="IRNN, clipped at 1"))
 norms = torch.tensor([r["grad_norm"] for r in clipped.history["train"]])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
 axes[0].semilogy(norms, color="C3"); axes[0].axhline(1.0, ls="--", color="k", lw=1)
@@ -730,7 +732,7 @@ for name, seed in tqdm([(n, s) for n in names for s in race_seeds], desc="race")
     else:
         task = rnn_lm.CharLMTask(train_ids, race_val, race_data)
         run_cfg = TrainConfig(steps=steps, lr=3e-3, warmup_steps=30, grad_clip=1.0, seed=seed)
-    run = fit(model, task, run_cfg, device=DEVICE, progress=False)
+    run = fit(model, task, run_cfg, device=DEVICE, run=QUIET)
     _ = model.eval()
     race[name].append(evaluate_windows(model if name == "Transformer" else LogitsOnly(model), race_val, 64))
     race_wall[name].append(run.wall_s)
@@ -954,7 +956,7 @@ for name, cls in (("state carried", rnn_lm.CharLMTask), ("state reset", ResetEve
         model = CharRNN(CharRNNConfig(len(vocab), hidden_dim=128, layers=1))
         fit(model, cls(train_ids, val_ids[:50_000], CharData(batch_size=32, seq_len=W)),
             TrainConfig(steps=short_steps, lr=3e-3, warmup_steps=10, seed=seed), device=DEVICE,
-            desc=f"{name}, seed {seed}", progress=False)
+            run=QUIET)
         _ = model.eval()
         carry_vs_reset[name, seed] = [rnn_lm.evaluate_nll(model, val_ids[:50_000], W, carry_state=c)
                                       for c in (True, False)]
@@ -997,7 +999,7 @@ class CopyTask(rnn_lm.CharLMTask):
 seed_everything(SEED)
 copier = CharRNN(CharRNNConfig(len(vocab), hidden_dim=128, layers=1))
 copy_res = fit(copier, CopyTask(train_ids, val_ids[:50_000], CharData(32, 64)),
-               TrainConfig(steps=short_steps, lr=3e-3, warmup_steps=10), device=DEVICE, desc="y = x")
+               TrainConfig(steps=short_steps, lr=3e-3, warmup_steps=10), device=DEVICE, run=RunOptions(desc="y = x"))
 print(f"training loss at the end: {copy_res.history['train'][-1]['loss']:.3f} nats/char (looks wonderful)")
 print(f"next-character validation: {copy_res.final['val_nats_per_char']:.3f} nats/char "
       f"(unigram baseline {baselines['unigram']:.3f})")

@@ -48,7 +48,6 @@ DEVICE = pick_device()
 print_environment(PROFILE, SEED)
 
 # %%
-import dataclasses
 import math
 import time
 
@@ -68,7 +67,7 @@ from course_lib.notebook.report import record
 from course_lib.objectives.masked_frames import band_mask, interpolate_masked, masked_reconstruction_loss, span_mask
 from course_lib.profiles import for_profile, override
 from course_lib.tooling.bundle import checkpoint_dir
-from course_lib.train import fit, fit_or_load
+from course_lib.train import RunOptions, fit, fit_or_load
 
 cfg = for_profile(chapter.Config, PROFILE)
 print(cfg)
@@ -83,9 +82,9 @@ print(cfg)
 # signal-to-noise ratio (5–30 dB), at a random level.
 #
 # The split is **by speaker**: a speaker is the whole tuple (accent, voice variant, rate, pitch, pitch
-# range), and each tuple belongs to one split, so no test speaker is heard in training. There are only 8
-# accents and 92 voice variants, so a test speaker often shares its accent or its variant with some
-# training speaker; what is new is the combination (counted below). Recognising a word means
+# range), and each tuple belongs to one split, so no test speaker is heard in training. There are far
+# fewer accents and voice variants than speakers, so a test speaker often shares its accent or its variant
+# with some training speaker; what is new is the combination (both counted below). Recognising a word means
 # generalising to a new speaker, not remembering one.
 
 # %%
@@ -107,6 +106,8 @@ speakers_of = {name: {speakers[int(i) // len(speech.KEYWORDS)] for i in idx}
 shared_tuple = speakers_of["test"] & speakers_of["train"]
 shared_variant = sum(any(s.variant == t.variant for t in speakers_of["train"]) for s in speakers_of["test"])
 shared_accent = sum(any(s.accent == t.accent for t in speakers_of["train"]) for s in speakers_of["test"])
+print(f"{len(speech.ACCENTS)} accents x {len(speech.VARIANTS)} voice variants x rates x pitches x ranges make the "
+      f"{n_spk} speakers")
 print(f"test speakers whose whole tuple is a training speaker's: {len(shared_tuple)}; sharing only the voice variant "
       f"with some training speaker: {shared_variant} of {len(speakers_of['test'])}; sharing the accent: {shared_accent}")
 print(f"cached as float16 log-mel features: {feature_mb:.1f} MB (the 16 kHz int16 audio would be {audio_mb:.1f} MB); "
@@ -334,8 +335,9 @@ check_true("interpolation is better on single steps than on 8-step spans", inter
 # %% [markdown]
 # So a model trained on single hidden frames can score well by interpolating. Spans of several steps
 # leave a gap that only knowledge of speech can fill well. This chapter hides spans of
-# `cfg.masking.span` steps: `cfg.masking.fraction` of the steps are asked for (3 spans of 4 of 32 steps),
-# and since spans may overlap, a little less is really hidden (measured below).
+# `cfg.masking.span` steps: `cfg.masking.fraction` of the steps are asked for (their length in
+# milliseconds and their number per clip are printed below), and since spans may overlap, a little less
+# is really hidden (measured below).
 #
 # ## 4. The model: chapter 02's encoder with a continuous input and output
 #
@@ -353,8 +355,11 @@ print(f"input {tuple(xb.shape)}, mask {tuple(mb.shape)} ({mb.float().mean():.0%}
       f"-> reconstruction {tuple(model(xb, mb).shape)}")
 print(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
 val_masks = chapter.eval_masks(len(data.val_x), data.n_frames, cfg.masking)
-print(f"asked for: {cfg.masking.fraction:.1%} of the steps; really hidden over the {len(val_masks)} validation masks: "
-      f"{val_masks.float().mean():.1%} (overlapping spans)")
+span_ms = cfg.masking.span * cfg.data.stack * cfg.data.features.hop / speech.SAMPLE_RATE * 1000
+print(f"a span: {cfg.masking.span} steps of {cfg.data.stack} stacked {cfg.data.features.hop / speech.SAMPLE_RATE * 1000:g} ms "
+      f"frames = {span_ms:g} ms; asked for: {cfg.masking.fraction:.1%} of the {data.n_frames} steps "
+      f"({cfg.masking.fraction * data.n_frames / cfg.masking.span:g} spans)")
+print(f"really hidden over the {len(val_masks)} validation masks: {val_masks.float().mean():.1%} (overlapping spans)")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -448,8 +453,8 @@ record(heldout_masked_l1=round(held_err["masked_l1"], 4), heldout_interpolation_
 
 
 # %% [markdown]
-# Two sets of clips, two stories. On **speech** (the held-out pool), interpolation across a 120 ms gap
-# is a poor guess, and the model does better than it: it has learned something about how speech
+# Two sets of clips, two stories. On **speech** (the held-out pool), interpolation across a hidden span
+# (`span_ms`, printed in section 4) is a poor guess, and the model does better than it: it has learned something about how speech
 # continues. On the **keyword clips**, about half of every clip is steady white noise, whose log-mel
 # frames a straight line across the gap predicts well; a model trained mostly on speech is compared
 # there with a predictor that suits noise. The check at the end of the chapter uses the held-out speech.
@@ -502,8 +507,8 @@ def take_snapshot(step, _metrics=None):
     snap.model.train()
 
 take_snapshot(0)
-snap_result = fit(snap.model, snap.task, snap.train, device=DEVICE, progress=False, checkpoint_seconds=None,
-                  on_eval=take_snapshot)
+snap_result = fit(snap.model, snap.task, snap.train, device=DEVICE,
+                  run=RunOptions(progress=False, checkpoint_seconds=None, on_eval=take_snapshot))
 short_models = {"reference": (snap.model.cpu().eval(), snap_result)}
 fig, axes = plt.subplots(1, len(snapshots) + 1, figsize=(3.2 * (len(snapshots) + 1), 2.6))
 panels = [("input", x1)] + [(f"step {st}: L1 {float(masked_reconstruction_loss(r, x1, m1)):.2f}",
@@ -553,13 +558,7 @@ BUDGET = 5                                                    # labelled clips p
 
 def probe_runs(features, budget=BUDGET):
     """Best-layer probe test accuracy, the layer chosen on the validation speakers: one value per label draw."""
-    out = []
-    for draw in range(cfg.study.draws):
-        idx = chapter.run_indices(data, budget, draw)
-        acc, _ = chapter.probe_best_layer(features["train"][:, idx], data.train_y[idx], features["val"], data.val_y,
-                                          features["test"], data.test_y)
-        out.append(acc)
-    return out
+    return [chapter.probe_draw(data, features, budget, draw)[0] for draw in range(cfg.study.draws)]
 
 def encoder_runs(encoder, budget=BUDGET):
     return probe_runs({name: chapter.layer_features(encoder, x) for name, x in sets.items()}, budget)
@@ -757,7 +756,7 @@ half_span = max(1, cfg.masking.span // 2)
 ablations = {"time masks only": ("time_only", {"masking.freq_width": 0}),
              "squared error (MSE)": ("mse", {"masking.loss": "mse"}),
              f"spans of {half_span} steps": ("short_spans", {"masking.span": half_span})}
-for label, (name, changes) in ablations.items():
+for name, changes in ablations.values():
     short_models[name] = short_run(changes, name)
     probe5[name] = encoder_runs(short_models[name][0].encoder)
 print("held-out speech, L1 on hidden steps (one run each): reference "

@@ -47,8 +47,8 @@ def _broken(source: Path, markdown: str) -> list[str]:
 
 
 def _documents() -> list[Path]:
-    docs = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "THIRD_PARTY.md", *sorted((ROOT / "docs").glob("*.md")),
-            *sorted((ROOT / "benchmarks").glob("*.md"))]
+    docs = [ROOT / "README.md", ROOT / "README.zh.md", ROOT / "CHANGELOG.md", ROOT / "THIRD_PARTY.md",
+            *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "benchmarks").glob("*.md"))]
     return [p for p in docs if p.exists()]
 
 
@@ -62,7 +62,8 @@ def test_every_relative_link_of_a_doc_resolves(doc):
     assert _broken(doc, doc.read_text(encoding="utf-8")) == []
 
 
-@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*notebook_paths(), *sorted((ROOT / "notebooks-zh").glob("[0-9][0-9]_*.ipynb"))],
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_of_a_notebook_resolves(path):
     nb = nbformat.read(path, as_version=4)
     bad = [f"cell {i}: {b}" for i, c in enumerate(nb.cells) if c.cell_type == "markdown"

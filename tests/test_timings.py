@@ -56,3 +56,22 @@ def test_a_diagram_is_looked_at_not_read(tmp_path):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert _words_and_exercises(path) == (3, 0)
+
+
+def test_chinese_text_is_counted_in_characters_not_split_words():
+    from course_lib.tooling.timings import CHARACTERS_PER_MINUTE, text_size
+    zh = "注意力是加权平均：权重由查询与键的相似度经 softmax 得到。![图](a.png)"
+    assert len(zh.split()) == 3                                   # what str.split() would call it: 3 "words"
+    assert text_size(zh) == (1, 22)                 # "softmax", 22 Chinese characters (no punctuation, no image)
+    assert text_size("Attention is a weighted average.") == (5, 0)
+    row = NotebookTime("x", 60.0, words=120, exercises=1, characters=3 * CHARACTERS_PER_MINUTE)
+    assert row.learner_minutes == 5 * -(-(1 + 3 + MINUTES_PER_EXERCISE + 1) // 5)
+
+
+def test_the_chinese_readme_table_is_the_generated_one():
+    text = (ROOT / "README.zh.md").read_text(encoding="utf-8")
+    assert README_START in text and README_END in text
+    committed = README_START + text.split(README_START, 1)[1].split(README_END, 1)[0] + README_END
+    assert committed == readme_block(lang="zh"), "stale: run python -m course_lib timings --write"
+    rows = notebook_times(lang="zh")
+    assert all(r.characters > 1000 and r.machine_s for r in rows)            # counted in characters, timed

@@ -130,8 +130,35 @@ def simclr_views():
     return fig
 
 
+def stream_layout():
+    fig, ax = _canvas(11, 4.2)
+    colors, n, rows, t = (_BLUE, _ORANGE, _GREEN), 27, 3, 4          # a text of 27 characters, 3 streams, T = 4
+    per = n // rows
+    ax.text(0.2, 3.85, f"the text, {n} characters: cut into B = {rows} contiguous streams of L = {per}", fontsize=10)
+    for i in range(n):
+        _box(ax, 0.2 + i * 0.39, 3.15, 0.34, 0.45, str(i), colors[i // per], 7)
+    for w in range((per - 1) // t):                 # W = floor((L - 1) / T) windows: the last target needs one more
+        x0 = 1.2 + w * 2.6
+        ax.text(x0 + 1.0, 2.5, f"batch {w}", ha="center", fontsize=10)
+        for r in range(rows):
+            for c in range(t):
+                _box(ax, x0 + c * 0.5, 1.75 - r * 0.6, 0.44, 0.48, str(r * per + w * t + c), colors[r], 8)
+    for r in range(rows):                                               # the state goes on, the gradient stops
+        _arrow(ax, (3.2, 1.99 - r * 0.6), (3.78, 1.99 - r * 0.6), color="#2e7d32")
+    ax.plot([3.49, 3.49], [0.45, 2.35], ls="--", color="#c62828", lw=1.4)
+    ax.text(3.49, 0.2, "gradient stops here (detach): truncated BPTT", ha="center", fontsize=9, color="#c62828")
+    ax.text(6.5, 2.5, f"each batch: x of shape (B, T) = ({rows}, {t})", fontsize=10, va="center")
+    ax.text(6.5, 1.95, "row b of batch s + 1 continues row b of batch s,", fontsize=10, va="center")
+    ax.text(6.5, 1.55, "so the hidden state h at the end of one batch", fontsize=10, va="center")
+    ax.text(6.5, 1.15, "is carried into the next (green arrows)", fontsize=10, va="center", color="#2e7d32")
+    ax.text(6.5, 0.6, "y = x shifted one to the left (8, 17, 26: targets only)", fontsize=10, va="center",
+            color="#555555")
+    return fig
+
+
 DIAGRAMS = {"concept_attention_shapes": attention_shapes, "concept_mlm_masking": mlm_masking,
-            "concept_gan_game": gan_game, "concept_simclr_views": simclr_views}
+            "concept_gan_game": gan_game, "concept_simclr_views": simclr_views,
+            "concept_stream_layout": stream_layout}
 
 
 def draw_all(out: Path = OUT) -> list[Path]:

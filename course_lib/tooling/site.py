@@ -49,10 +49,11 @@ GUIDES = [("Glossary and notation", "glossary.md"), ("Troubleshooting", "trouble
           ("Further reading", "further_reading.md"), ("Classroom", "classroom.md"),
           ("Command line", "command_line.md"), ("GPUs", "gpus.md"), ("Benchmarks", "benchmarks.md"),
           ("Installing", "install.md"), ("Architecture", "architecture.md"), ("Reliability", "reliability.md"),
-          ("Maintainers", "maintainers.md")]
+          ("Maintainers", "maintainers.md"), ("常见错误对照", "common_mistakes.zh.md")]
 # pages from outside docs/ that the README and guides link to: (page title, path from the repository root)
 EXTRA_PAGES = [("Third-party data and licences", "THIRD_PARTY.md"), ("Results (CPU)", "benchmarks/RESULTS.md"),
-               ("Results (GPU)", "benchmarks/GPU.md")]
+               ("Results (GPU)", "benchmarks/GPU.md"), ("中文 (README)", "README.zh.md")]
+ZH_PREFIX = "zh-"          # the Chinese chapter pages: zh-NN_name.html beside the English NN_name.html
 
 
 def chapter_title(nb) -> str:
@@ -85,25 +86,33 @@ def static_outputs(nb):
 
 def _rewrite_links(text: str) -> str:
     """Links as they must read inside the site, where README, docs/ and the notebooks share one folder:
-    docs/x.md and ../x (from docs/) -> x, notebooks/NN.ipynb -> NN.ipynb."""
-    return re.sub(r"\]\((?:docs/|\.\./|notebooks/)", "](", text)
+    docs/x.md and ../x (from docs/) -> x, notebooks/NN.ipynb -> NN.ipynb, notebooks-zh/NN.ipynb -> zh-NN.ipynb
+    (the Chinese chapter pages), README.md (the home page) -> index.md."""
+    text = re.sub(r"\]\((?:\.\./)?notebooks-zh/", "](" + ZH_PREFIX, text)
+    text = re.sub(r"\]\((?:docs/|\.\./|notebooks/)", "](", text)
+    return re.sub(r"\]\(README\.md(?=[#)])", "](index.md", text)
 
 
-def _notebook_links(nb):
+def _notebook_links(nb, prefix: str = ""):
     """The notebook with its markdown links as they must read on the site, where every page is NAME.html in one
-    folder: ../docs/x.md and ../x.md -> x.html, ../README.md -> index.html, NN.ipynb -> NN.html."""
+    folder: ../docs/x.md and ../x.md -> x.html, ../README.md -> index.html, NN.ipynb -> NN.html (a Chinese
+    chapter, ``prefix="zh-"``: its sibling chapters are zh-NN.html, its README README.zh.html)."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             text = cell.source.replace("](../docs/images/", "](images/")     # the site copies docs/images/
-            text = re.sub(r"\]\(\.\./README\.md", "](index.html", text)
+            text = re.sub(r"\]\(\.\./README\.md", "](index.html" if not prefix else "](README.zh.html", text)
+            text = re.sub(r"\]\((\d\d_[\w-]+)\.ipynb(?=[#)])", rf"]({prefix}\1.html", text)
             text = re.sub(r"\]\((?:\.\./docs/|\.\./)?([\w./-]+?)\.(?:md|ipynb)(?=[#)])", r"](\1.html", text)
             cell.source = text
     return nb
 
 
-def _config(chapters: list[tuple[str, str]], guides: list[tuple[str, str]]) -> str:
+def _config(chapters: list[tuple[str, str]], guides: list[tuple[str, str]],
+            chapters_zh: list[tuple[str, str]] = ()) -> str:
     nav = ["nav:", "  - Home: index.md", "  - Chapters:"]
     nav += [f"      - {json.dumps(title)}: {name}" for title, name in chapters]
+    if chapters_zh:
+        nav += ["  - 中文版:"] + [f"      - {json.dumps(title)}: {name}" for title, name in chapters_zh]
     nav += ["  - Guides:"] + [f"      - {json.dumps(title)}: {name}" for title, name in guides]
     return "\n".join([
         "site_name: Self-supervised deep learning, hands on",
@@ -156,7 +165,7 @@ def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
                 text = (ROOT / rel).read_text(encoding="utf-8")
                 (src / rel).write_text(_rewrite_links(text), encoding="utf-8")
                 for image in re.findall(r"!\[[^\]]*\]\(([\w./-]+\.png)\)", text):   # its figures, beside it
-                    if (ROOT / rel).parent.joinpath(image).is_file():
+                    if not image.startswith("docs/") and (ROOT / rel).parent.joinpath(image).is_file():
                         shutil.copy((ROOT / rel).parent / image, (src / rel).parent / image)
                 guides.append((title, rel))
         if (ROOT / "docs" / "images").is_dir():
@@ -170,8 +179,13 @@ def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
             nb = nbformat.read(path, as_version=4)
             nbformat.write(_notebook_links(static_outputs(nb)), src / path.name)
             chapters.append((chapter_title(nb).split(":")[0], path.name))     # "01 · Attention" in the navigation
+        chapters_zh = []
+        for path in sorted((ROOT / "notebooks-zh").glob("[0-9][0-9]_*.ipynb")):      # the Chinese edition
+            nb = nbformat.read(path, as_version=4)
+            nbformat.write(_notebook_links(static_outputs(nb), ZH_PREFIX), src / f"{ZH_PREFIX}{path.name}")
+            chapters_zh.append((chapter_title(nb).split("：")[0].split(":")[0], f"{ZH_PREFIX}{path.name}"))
         config = Path(tmp) / "mkdocs.yml"
-        config.write_text(_config(chapters, guides), encoding="utf-8")
+        config.write_text(_config(chapters, guides, chapters_zh), encoding="utf-8")
         cmd = [sys.executable, "-m", "mkdocs", "build", "--clean", "-f", str(config), "-d", str(out)]
         proc = subprocess.run(cmd + (["--quiet"] if quiet else []), capture_output=quiet, text=True)
         if proc.returncode != 0:

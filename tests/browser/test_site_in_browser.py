@@ -7,6 +7,7 @@ who downloaded the built site would.
 from __future__ import annotations
 
 import nbformat
+import pytest
 from conftest import ARTIFACTS, ROOT
 
 from course_lib.tooling.site import build_site
@@ -42,3 +43,17 @@ def test_site_pages_render(browser, tmp_path):
     assert typeset > 10, f"math not typeset ({typeset} MathJax elements): is the site's mathjax/ folder there?"
     chapter.screenshot(path=str(ARTIFACTS / "site-01_attention.png"))
     chapter.screenshot(path=str(ARTIFACTS / "site-01_attention-full.png"), full_page=True)
+    # the Chinese edition's page of the same chapter: Chinese text (in a CJK font, not boxes), math, figures
+    zh = _open(browser, site / "zh-01_attention.html")
+    assert "注意力" in zh.inner_text("body") and _broken_images(zh) == []
+    assert zh.evaluate("() => document.images.length") >= figures
+    assert zh.evaluate("() => document.querySelectorAll('.MathJax, .MathJax_Display, mjx-container').length") > 10
+    zh.screenshot(path=str(ARTIFACTS / "site-zh-01_attention.png"))
+    # a missing glyph is drawn as the same empty box whatever the character ("tofu"): draw two different
+    # Chinese characters and compare their pixels
+    same = zh.evaluate("""() => { const draw = ch => { const c = document.createElement('canvas');
+        c.width = c.height = 48; const g = c.getContext('2d'); g.font = '40px sans-serif';
+        g.fillText(ch, 2, 40); return Array.from(g.getImageData(0, 0, 48, 48).data).join(','); };
+        return draw('注') === draw('意'); }""")
+    if same:
+        pytest.xfail("this machine has no CJK font: Chinese text renders as boxes (see site-zh-01_attention.png)")
