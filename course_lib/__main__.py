@@ -214,19 +214,20 @@ def _editions(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from .tooling import translation
+    from .tooling import mistakes, translation
+    chinese = args.lang == "zh"                 # the common-mistakes page exists in Chinese only
     if args.update:
         for notebook in translation.english_notebooks():
             counts = translation.update_catalog(notebook, args.lang)
             print(f"{translation.catalog_path(notebook, args.lang).relative_to(translation.ROOT)}: "
                   + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    problems = translation.check(args.lang) if args.check or args.update else []
     if args.check or args.update:
-        for problem in problems:
-            print(problem)
-        print(f"{len(problems)} problem(s) in the {translation.LANGUAGES[args.lang]} edition")
+        problems = [str(p) for p in translation.check(args.lang)]
+        problems += [p for p in [mistakes.page_problem()] if p] if chinese and not problems else []
+        print("\n".join(problems + [f"{len(problems)} problem(s) in the {translation.LANGUAGES[args.lang]} edition"]))
         return 1 if problems and args.check else 0
-    for path in translation.write_editions(args.lang):
+    written = translation.write_editions(args.lang) + ([mistakes.write_page()] if chinese else [])
+    for path in written:
         print(f"wrote {path.relative_to(translation.ROOT)}")
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -162,7 +163,7 @@ def test_the_quick_docs_commands_run(tmp_path):
         words = [sys.executable if w.endswith("python") else w for w in shlex.split(command)]
         words = [str(tmp_path / "lm") if w == "runs/lm" else w for w in words]
         proc = subprocess.run(words, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                              env={**__import__("os").environ, "TQDM_DISABLE": "1"})
+                              env={**os.environ, "TQDM_DISABLE": "1"})
         assert proc.returncode == 0, (command, proc.stderr[-800:])
         if "--paired" in command:
             assert "already up to date" in proc.stdout               # the committed twin is current: nothing written

@@ -34,7 +34,7 @@ def test_an_exercise_is_a_cell_with_an_answer_region(tmp_path):
     # notebook 00 calls its checker twice (the second time to show a wrong answer) and 04's first exercise
     # has two answer regions in one cell: each is still one exercise
     import nbformat
-    from course_lib.tooling.timings import SOLUTION_MARK, _words_and_exercises
+    from course_lib.tooling.timings import SOLUTION_MARK, _size_and_exercises
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(f"def f(x):\n    {SOLUTION_MARK}\n    return x\n    ### END SOLUTION\n"
                                           "if check_f(f).correct:\n    check_f(lambda x: 0)"),
@@ -44,18 +44,18 @@ def test_an_exercise_is_a_cell_with_an_answer_region(tmp_path):
                 nbformat.v4.new_markdown_cell(f"`{SOLUTION_MARK}` in prose")]
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    assert _words_and_exercises(path)[1] == 2
+    assert _size_and_exercises(path)[2] == 2
 
 
 def test_a_diagram_is_looked_at_not_read(tmp_path):
     """Reading time counts the words of the prose; an image's alt text and file name are not read."""
     import nbformat
-    from course_lib.tooling.timings import _words_and_exercises
+    from course_lib.tooling.timings import _size_and_exercises
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
         "Three words here.\n\n![A long description of the picture for screen readers](../docs/images/x.png)")])
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    assert _words_and_exercises(path) == (3, 0)
+    assert _size_and_exercises(path) == (3, 0, 0)
 
 
 def test_chinese_text_is_counted_in_characters_not_split_words():

@@ -189,8 +189,8 @@ def test_the_common_mistakes_page_quotes_the_committed_run():
     from course_lib.tooling import mistakes
     rows = mistakes.load_mistakes()
     assert len(rows) >= 25 and {m["notebook"][:2] for m in rows} == {"00", "01", "02", "03", "04", "05", "06"}
+    assert mistakes.page_problem() is None, mistakes.page_problem()
     page = mistakes.PAGE.read_text(encoding="utf-8")
-    assert page == mistakes.build_page(), "stale: run python3 course.py translate"
     assert page.count("\n| ") == len(rows) + 1                       # the header and one row per mistake
 
 
@@ -208,3 +208,13 @@ def test_an_evidence_line_must_match_exactly_one_output_line(tmp_path):
         evidence_line(path, "c", r"loss")
     with pytest.raises(ValueError, match="no code cell"):
         evidence_line(path, "missing", r"loss")
+
+
+def test_a_stale_or_missing_mistakes_page_is_reported(tmp_path, monkeypatch):
+    from course_lib.tooling import mistakes
+    monkeypatch.setattr(mistakes, "PAGE", tmp_path / "common_mistakes.zh.md")
+    assert "stale" in mistakes.page_problem()                                  # missing
+    mistakes.PAGE.write_text(mistakes.build_page().replace("|", "¦", 1), encoding="utf-8")
+    assert "stale" in mistakes.page_problem()                                  # edited by hand
+    mistakes.write_page()
+    assert mistakes.page_problem() is None

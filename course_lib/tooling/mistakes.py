@@ -19,7 +19,7 @@ import nbformat
 
 from .translation import ROOT, catalog_path, load_catalog
 
-__all__ = ["MISTAKES_FILE", "PAGE", "load_mistakes", "evidence_line", "build_page", "write_page"]
+__all__ = ["MISTAKES_FILE", "PAGE", "load_mistakes", "evidence_line", "build_page", "write_page", "page_problem"]
 
 MISTAKES_FILE = ROOT / "translations" / "common_mistakes.json"
 PAGE = ROOT / "docs" / "common_mistakes.zh.md"
@@ -66,7 +66,8 @@ def _section(notebook: Path, cell_id: str, lang: str) -> str:
 
 def _code(text: str) -> str:
     fence = "``" if "`" in text else "`"
-    return f"{fence}{text.replace('|', chr(92) + '|')}{fence}"
+    cell = text.replace("|", "\\|")                                        # inside a table: | escaped
+    return f"{fence}{cell}{fence}"
 
 
 def build_page(lang: str = "zh") -> str:
@@ -88,6 +89,17 @@ def build_page(lang: str = "zh") -> str:
         "|---|---|---|---|",
     ]
     return "\n".join(head + rows) + "\n"
+
+
+def page_problem(lang: str = "zh") -> str | None:
+    """Why the committed page is not what the data and the committed outputs build (None: it is)."""
+    try:
+        built = build_page(lang)
+    except ValueError as err:                               # a pattern no longer finds its output line
+        return str(err)
+    if not PAGE.exists() or PAGE.read_text(encoding="utf-8") != built:
+        return f"{PAGE.name} is stale: run `python -m course_lib translate`"
+    return None
 
 
 def write_page(lang: str = "zh") -> Path:

@@ -74,11 +74,6 @@ def _size_and_exercises(path: Path) -> tuple[int, int, int]:
     return sum(w for w, _ in sizes), sum(c for _, c in sizes), exercises
 
 
-def _words_and_exercises(path: Path) -> tuple[int, int]:
-    words, _, exercises = _size_and_exercises(path)
-    return words, exercises
-
-
 def notebook_times(lock_file: Path = LOCK_FILE, lang: str = "en") -> list[NotebookTime]:
     """Every course notebook, in order, with its recorded class wall time and learner estimate.
 

@@ -171,23 +171,11 @@ def check(lang: str, root: Path = ROOT) -> list[Problem]:
         elif nbformat.writes(build_edition(notebook, lang, root)) != nbformat.writes(nbformat.read(edition, 4)):
             problems.append(Problem(edition.name, "", "out of date", "it differs from what notebooks/ and the "
                                     "catalog build (code, outputs or text): run `python -m course_lib translate`"))
-    if lang == "zh" and root == ROOT and not problems:
-        from . import mistakes                              # the mistakes page quotes the committed outputs
-        try:
-            stale = mistakes.PAGE.read_text(encoding="utf-8") != mistakes.build_page(lang) \
-                if mistakes.PAGE.exists() else True
-        except ValueError as err:                           # a pattern no longer finds its output line
-            problems.append(Problem(mistakes.PAGE.name, "", "out of date", str(err)))
-        else:
-            if stale:
-                problems.append(Problem(mistakes.PAGE.name, "", "out of date",
-                                        "run `python -m course_lib translate` to regenerate it"))
     return problems
 
 
 def write_editions(lang: str, root: Path = ROOT) -> list[Path]:
-    """Write ``notebooks-<lang>/`` from the English notebooks and their catalogs (and, for the course's own
-    Chinese edition, the common-mistakes page); the paths written."""
+    """Write ``notebooks-<lang>/`` from the English notebooks and their catalogs; the paths written."""
     written = []
     for notebook in english_notebooks(root):
         nb = build_edition(notebook, lang, root)
@@ -195,7 +183,4 @@ def write_editions(lang: str, root: Path = ROOT) -> list[Path]:
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out)
         written.append(out)
-    if lang == "zh" and root == ROOT:
-        from . import mistakes
-        written.append(mistakes.write_page(lang))
     return written
