@@ -31,6 +31,7 @@ be reached (an offline mirror), set-up says so and installs torch from the usual
 from __future__ import annotations
 
 import hashlib
+import time
 import os
 import shutil
 import subprocess
@@ -219,18 +220,20 @@ def main(argv: list[str]) -> int:
     if command == "outputs":
         return subprocess.call([str(python), "-m", "course_lib", "run-notebooks", "--profile", "class",
                                 "--inplace", *argv[1:]], cwd=ROOT, env=env)
-    # test: unit tests and every notebook (nbval, smoke profile) in one pytest run;
+    # test: unit tests and every notebook, English and Chinese (nbval, smoke profile), in one pytest run;
     # --fast: only the unit tests not marked slow (training runs, DDP, notebooks are left out)
     # COURSE_ALWAYS_TRAIN: notebooks train instead of loading a finished checkpoint left by a bundle or an
     # earlier run, so the test exercises the training code of this checkout
-    env.update({"COURSE_PROFILE": "smoke", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg",
-                "PYTHONDONTWRITEBYTECODE": "1", "COURSE_ALWAYS_TRAIN": "1"})
+    # (a checkpoint written after COURSE_TRAINED_SINCE, by this run, is loaded: each model trains once per run)
+    env.update({"COURSE_PROFILE": "smoke", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+                "COURSE_ALWAYS_TRAIN": "1", "COURSE_TRAINED_SINCE": f"{time.time():.3f}"})
     rest = argv[1:]
     if "--fast" in rest:
         rest.remove("--fast")
         targets = ["tests", "-m", "not slow"]
     else:
-        targets = ["tests", "notebooks", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=900"]
+        targets = ["tests", "notebooks", "notebooks-zh", "--nbval-lax", "--nbval-current-env",
+                   "--nbval-cell-timeout=900"]
     return subprocess.call([str(python), "-m", "pytest", "-p", "no:cacheprovider", *targets, "--durations=15",
                             *rest], cwd=ROOT, env=env)
 

@@ -200,6 +200,15 @@ def write_table() -> Path:
     return out
 
 
+SCHEDULE_QUALITY = {   # what each chapter's rows measure, and which way is better
+    "attention": "test accuracy (higher is better)", "gan": "Fréchet distance (lower is better)",
+    "rnn_lm": "validation nats/char (lower is better)", "transformer_lm": "validation nats/char (lower is better)",
+    "mlm": "masked-token accuracy on validation, pre-training alone (higher is better)",
+    "contrastive": "5-NN accuracy of the validation digits on the encoder's features, pre-training alone "
+                   "(higher is better)",
+    "masked_audio": "L1 on the hidden steps of held-out speech, pre-training alone (lower is better)"}
+
+
 def schedule_lines() -> list[str]:
     """The time-budget schedules (``benchmarks/time_schedules.py``): quality per chapter, budget and schedule."""
     lines = []
@@ -214,13 +223,15 @@ def schedule_lines() -> list[str]:
                   "before the budget. One seed per cell "
                   "unless the seed column says otherwise; steps reached in brackets. "
                   + _recipe_sentence(rows), "",
+                  "Quality: " + "; ".join(f"{c}: {SCHEDULE_QUALITY.get(c, '?')}"
+                                          for c in sorted({r['chapter'] for r in rows})) + ".", "",
                   f"![quality per budget and schedule]({path.stem}.png)", "",
                   "| chapter | text | budget s | seed | cut | cosine | wsd | wsd - cut |",
                   "|---|---|---|---|---|---|---|---|"]
         cells: dict[tuple, dict[str, dict]] = {}
         for r in rows:
             cells.setdefault((r["chapter"], r["text"] or "-", r["budget_s"], r["seed"]), {})[r["schedule"]] = r
-        for (chapter, text, budget, seed), by in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        for (chapter, text, budget, seed), by in sorted(cells.items(), key=lambda kv: kv[0]):
             show = {k: f"{v['quality']:.4f} ({v['steps']})" for k, v in by.items()}
             gap = f"{by['wsd']['quality'] - by['cut']['quality']:+.4f}" if {"wsd", "cut"} <= set(by) else ""
             lines.append(f"| {chapter} | {text} | {budget:g} | {seed} | {show.get('cut', '')} | "
@@ -264,17 +275,23 @@ def _recipe_sentence(rows: list[dict]) -> str:
 def _paired_lines(cells: dict[tuple, dict[str, dict]]) -> list[str]:
     """Per chapter and budget with >= 2 seeds of both: mean wsd - cut over the seeds, with its standard error."""
     import statistics
-    groups: dict[tuple, list[float]] = {}
-    for (chapter, text, budget, _seed), by in cells.items():
+    from course_lib.notebook.compare import compare
+    groups: dict[tuple, list[tuple[float, float]]] = {}
+    for (chapter, text, budget, _seed), by in sorted(cells.items()):
         if {"wsd", "cut"} <= set(by):
-            groups.setdefault((chapter, text, budget), []).append(by["wsd"]["quality"] - by["cut"]["quality"])
+            groups.setdefault((chapter, text, budget), []).append((by["wsd"]["quality"], by["cut"]["quality"]))
     out = []
-    for (chapter, _text, budget), diffs in sorted(groups.items()):
-        if len(diffs) >= 2:
+    for (chapter, _text, budget), pairs in sorted(groups.items()):
+        if len(pairs) >= 2:
+            diffs = [w - c for w, c in pairs]
             se = statistics.stdev(diffs) / len(diffs) ** 0.5
+            verdict = compare({"wsd": [w for w, _ in pairs], "cut": [c for _, c in pairs]}, metric="quality",
+                              higher_is_better="higher is better" in SCHEDULE_QUALITY.get(chapter, ""),
+                              reference="cut", quiet=True)["wsd"]
             out.append(f"* {chapter}, {budget:g} s, {len(diffs)} seeds: wsd - cut = {statistics.mean(diffs):+.4f} "
                        f"± {se:.4f} (standard error of the paired mean; per seed: "
-                       f"{', '.join(f'{d:+.4f}' for d in diffs)})")
+                       f"{', '.join(f'{d:+.4f}' for d in diffs)}); verdict (the course's comparison rule): "
+                       f"**{verdict.outcome}**")
     return [""] + out if out else []
 
 

@@ -5,7 +5,9 @@
     python benchmarks/time_schedules.py --chapters rnn_lm --budgets 30 --schedules wsd --set train.decay_frac=0.15
 
 For each chapter, budget (seconds of training) and schedule, one ``python -m course_lib train`` in a
-fresh process (one at a time: timings taken beside another job are worthless):
+fresh process (one at a time: timings taken beside another job are worthless). The chapters whose ``train``
+goes on to a long study after training (mlm, contrastive, masked_audio) run only their pre-training, in a
+fresh process of this script (``--child``), and report its final evaluation:
 
 * ``cut``: the profile's step schedule (warm-up, cosine over its steps), stopped by ``--max-seconds``;
 * ``cosine``: ``--seconds`` with the timed cosine (its warm-up in steps, then a cosine over the seconds);
@@ -32,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 SCHEDULES = ("cut", "cosine", "wsd")
 QUALITY = {"rnn_lm": "val_nats_per_char", "transformer_lm": "val_nats_per_char", "gan": "frechet_distance",
-           "mlm": "masked_accuracy", "attention": "accuracy"}
+           "mlm": "masked_accuracy", "attention": "accuracy", "contrastive": "val_knn_acc",
+           "masked_audio": "masked_l1"}
+PRETRAINING_ONLY = ("mlm", "contrastive", "masked_audio")     # their studies take minutes after training
 
 
 def shakespeare_text(megabytes: float, folder: Path) -> Path:
@@ -48,14 +52,18 @@ def shakespeare_text(megabytes: float, folder: Path) -> Path:
 def run_one(chapter: str, schedule: str, budget: float, text: Path | None, seed: int,
             changes: list[str] | None = None) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"sched-{chapter}-"))
-    cmd = [sys.executable, "-m", "course_lib", "train", chapter, "--profile", "class", "--out", str(out),
-           "--quiet", "--seed", str(seed)]
+    if chapter in PRETRAINING_ONLY:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", chapter, "--child-out", str(out),
+               "--child-schedule", schedule, "--child-budget", str(budget), "--seeds", str(seed)]
+    else:
+        cmd = [sys.executable, "-m", "course_lib", "train", chapter, "--profile", "class", "--out", str(out),
+               "--quiet", "--seed", str(seed)]
+        if schedule == "cut":
+            cmd += ["--max-seconds", str(budget)]
+        else:
+            cmd += ["--seconds", str(budget), "--set", f"train.time_schedule={schedule}"]
     if text is not None:
         cmd += ["--text", str(text)]
-    if schedule == "cut":
-        cmd += ["--max-seconds", str(budget)]
-    else:
-        cmd += ["--seconds", str(budget), "--set", f"train.time_schedule={schedule}"]
     for change in changes or []:
         cmd += ["--set", change]
     t0 = time.perf_counter()
@@ -67,13 +75,46 @@ def run_one(chapter: str, schedule: str, budget: float, text: Path | None, seed:
         return {**row, "status": "FAIL", "error": proc.stderr.strip()[-600:]}
     metrics = json.loads((out / "metrics.json").read_text())
     key = QUALITY[chapter]
+    data = metrics["config"].get("data", {})
     return {**row, "status": "pass", "quality_key": key, "quality": metrics["metrics"][key],
             "steps": metrics["steps"], "train_wall_s": metrics["train_wall_s"],
-            "batch_size": metrics["config"]["data"]["batch_size"] if "data" in metrics["config"] else None,
+            "batch_size": data.get("batch_size"), "pretraining_only": chapter in PRETRAINING_ONLY,
             # the wsd shape this row ran with (a label is relative to the defaults, which can change)
             "warmup_frac": metrics["config"]["train"].get("warmup_frac"),
             "decay_frac": metrics["config"]["train"].get("decay_frac"),
             "date": time.strftime("%Y-%m-%d"), "git_commit": metrics.get("git_commit"), "torch": metrics.get("torch")}
+
+
+def pretrain_child(chapter_name: str, schedule: str, budget: float, seed: int, changes: list[str],
+                   out: Path) -> None:
+    """Train only a chapter's main run (what ``CHAPTER.build`` sets up) the way ``train`` would for this
+    schedule, and write a ``metrics.json`` with its final evaluation (no study afterwards)."""
+    from dataclasses import asdict, is_dataclass
+
+    from course_lib.__main__ import TIME_BUDGET_STEP_CAP
+    from course_lib.chapters.registry import get_chapter
+    from course_lib.profiles import parse_setting
+    from course_lib.checkpoints import git_commit
+    from course_lib.train import RunOptions, fit
+    import torch
+
+    chapter = get_chapter(chapter_name)
+    overrides: dict = {"train.seed": seed}
+    if schedule != "cut":
+        overrides.update({"train.seconds": budget, "train.steps": TIME_BUDGET_STEP_CAP,
+                          "train.time_schedule": schedule})
+    for setting in changes:
+        key, value = parse_setting(chapter.config("class"), setting)
+        overrides[key] = value
+    cfg = chapter.config("class", overrides)
+    setup = chapter.build(cfg)
+    result = fit(setup.model, setup.task, setup.train, device="cpu",
+                 run=RunOptions(progress=False, max_seconds=budget if schedule == "cut" else None))
+    config = asdict(cfg) if is_dataclass(cfg) else {}
+    (out / "metrics.json").write_text(json.dumps(
+        {"chapter": chapter_name, "steps": result.steps, "train_wall_s": round(result.wall_s, 1),
+         "metrics": result.final, "config": config, "git_commit": git_commit(), "torch": torch.__version__},
+        indent=2, default=str) + "\n")
 
 
 def _machine() -> str:
@@ -124,7 +165,14 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a config change for every run (e.g. train.decay_frac=0.15); rows name it in their schedule")
     ap.add_argument("--plot-only", action="store_true")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)     # one pre-training run, in its own process
+    ap.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--child-schedule", help=argparse.SUPPRESS)
+    ap.add_argument("--child-budget", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        pretrain_child(args.child, args.child_schedule, args.child_budget, args.seeds[0], args.set, args.child_out)
+        return
     path = RESULTS / f"schedules-{_machine()}.json"
     if not args.plot_only:
         kept = json.loads(path.read_text()) if path.exists() else {"kind": "schedules", "machine": _machine()}

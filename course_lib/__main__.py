@@ -26,9 +26,11 @@ def _check_train_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name.replace('_', '-')} expects a positive number of seconds, got {value}")
     if args.seed is not None and not 0 <= args.seed < 2**32:
         raise ValueError(f"--seed expects an integer in [0, 2**32 - 1], got {args.seed}")
-    if args.text is not None and not Path(args.text).is_file():
+    from .chapters.char_lm import BUILTIN_TEXTS
+    if args.text is not None and not Path(args.text).is_file() and args.text not in BUILTIN_TEXTS:
         what = "is a folder" if Path(args.text).is_dir() else "does not exist"
-        raise FileNotFoundError(f"--text expects a UTF-8 text file; {args.text} {what}")
+        raise FileNotFoundError(f"--text expects a UTF-8 text file or one of {', '.join(BUILTIN_TEXTS)} (a text "
+                                f"that ships with the course); {args.text} {what}")
 
 
 @contextlib.contextmanager
@@ -128,7 +130,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.text is not None:
         if not hasattr(chapter.Config(), "data") or not hasattr(chapter.Config().data, "text_file"):
             raise ValueError(f"--text is only for text chapters; {args.chapter} does not take it")
-        overrides["data.text_file"] = str(Path(args.text).resolve())
+        from .chapters.char_lm import BUILTIN_TEXTS     # e.g. "songci": the Chinese poems that ship with the course
+        builtin = args.text in BUILTIN_TEXTS and not Path(args.text).is_file()
+        overrides["data.text_file"] = args.text if builtin else str(Path(args.text).resolve())
     for setting in args.set:                            # --set train.lr=3e-3 (typed like the field)
         key, value = parse_setting(chapter.config(args.profile), setting)
         overrides[key] = value
@@ -145,7 +149,10 @@ def _train(args: argparse.Namespace) -> int:
         if main_rank:
             (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
             print(json.dumps({k: metrics[k] for k in ("chapter", "profile", "device", "steps", "wall_s",
-                                                      "metrics", "baselines")}, indent=2))
+                                                      "metrics", "baselines")}, indent=2, ensure_ascii=False))
+            if "sample" in metrics:                     # a language model's own text, the quickest sanity check
+                print(f"sample (temperature {metrics['sample']['temperature']}, top {metrics['sample']['top_k']}):\n"
+                      f"{metrics['sample']['text']}")
             print(f"wrote {out / 'metrics.json'}")
     return 0
 
@@ -214,16 +221,22 @@ def _editions(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from .tooling import mistakes, translation
-    chinese = args.lang == "zh"                 # the common-mistakes page exists in Chinese only
+    from .tooling import messages, mistakes, translation
+    chinese = args.lang == "zh"                 # the common-mistakes page and the message catalog: Chinese only
+    if args.run is not None:
+        return 0 if translation.run_editions(args.lang, args.run or None) else 1
     if args.update:
         for notebook in translation.english_notebooks():
             counts = translation.update_catalog(notebook, args.lang)
             print(f"{translation.catalog_path(notebook, args.lang).relative_to(translation.ROOT)}: "
                   + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        if chinese:
+            added = messages.add_missing()
+            print(f"{messages.CATALOG.relative_to(translation.ROOT)}: {len(added)} new message(s) to translate")
     if args.check or args.update:
-        problems = [str(p) for p in translation.check(args.lang)]
+        problems = [str(p) for p in translation.check(args.lang) + translation.doc_problems(args.lang)]
         problems += [p for p in [mistakes.page_problem()] if p] if chinese and not problems else []
+        problems += messages.problems() if chinese else []
         print("\n".join(problems + [f"{len(problems)} problem(s) in the {translation.LANGUAGES[args.lang]} edition"]))
         return 1 if problems and args.check else 0
     written = translation.write_editions(args.lang) + ([mistakes.write_page()] if chinese else [])
@@ -285,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (without --out: the "
                                                          "newest run with the same settings)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    t.add_argument("--text", default=None, help="text chapters: train on this UTF-8 file (split 90/10)")
+    t.add_argument("--text", default=None, help="text chapters: train on this UTF-8 file (split 90/10), or on "
+                                                "'songci', the Song ci poems in Chinese that ship with the course")
     t.add_argument("--seconds", type=float, default=None, metavar="S",
                    help="time budget: the learning-rate schedule runs over S seconds of training, which then ends "
                         "(the profile's step budget does not cut it short; --steps N still caps it)")
@@ -351,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--update", action="store_true",
                     help="bring the catalogs in step with the English notebooks (flags what to translate)")
     tr.add_argument("--check", action="store_true", help="only list problems; exit 1 if there is one")
+    tr.add_argument("--run", nargs="?", const="", default=None, metavar="NN",
+                    help="execute the editions (those starting with NN, e.g. 05) and keep their outputs")
     tr.set_defaults(func=_translate)
 
     m = sub.add_parser("timings", help="learner and machine time per notebook (one source for every timing figure)")

@@ -307,6 +307,9 @@ def environment_report(profile: str | None = None, seed: int | None = None,
     ]
     if seed is not None:
         lines.append(f"seed         : {seed}")
+    from .language import language
+    if language() != "en":                  # the Chinese edition (set_language or $COURSE_LANG) says so
+        lines.append(f"language     : {language()} (checks, verdicts, feedback and figure text)")
     return "\n".join(lines)
 
 

@@ -35,3 +35,4 @@ def _unit_tests_may_load_checkpoints(monkeypatch):
     """The test command sets COURSE_ALWAYS_TRAIN=1 so that the notebooks train; the unit tests check
     loading itself, so they run without it (a test that needs it sets it)."""
     monkeypatch.delenv("COURSE_ALWAYS_TRAIN", raising=False)
+    monkeypatch.delenv("COURSE_TRAINED_SINCE", raising=False)

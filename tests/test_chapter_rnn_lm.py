@@ -160,6 +160,8 @@ def test_metrics_json_schema(smoke_metrics):
     assert metrics["chapter"] == "rnn_lm" and metrics["profile"] == "smoke" and metrics["steps"] == 150
     assert metrics["throughput"]["unit"] == "chars/s" and metrics["throughput"]["value"] > 0
     assert set(metrics["metrics"]) == {"val_nats_per_char", "val_bits_per_char", "val_perplexity"}
+    assert metrics["baselines"]["kneser_ney_3gram_nats_per_char"] < metrics["baselines"]["unigram_nats_per_char"]
+    assert len(metrics["sample"]["text"]) == 201 and metrics["sample"]["top_k"] == 40
     nats = metrics["metrics"]["val_nats_per_char"]
     assert metrics["metrics"]["val_bits_per_char"] == pytest.approx(nats / math.log(2), abs=1e-3)
     assert (out / "checkpoint.pt").exists() and (out / "history.json").exists()
@@ -180,6 +182,33 @@ def test_cli_text_file_and_seconds_cap(tmp_path):
     assert main(["train", "rnn_lm", "--profile", "smoke", "--max-seconds", "0.001", "--out", str(capped),
                  "--quiet"]) == 0
     assert json.loads((capped / "metrics.json").read_text())["stopped_early"] is True
+
+
+@pytest.mark.slow
+def test_cli_trains_on_the_chinese_poems_that_ship(tmp_path, capsys):
+    """``--text songci``: 4,000+ distinct characters; the Kneser-Ney baseline and a top-k sample in Chinese."""
+    out = tmp_path / "songci"
+    assert main(["train", "rnn_lm", "--profile", "smoke", "--text", "songci", "--steps", "40", "--out", str(out),
+                 "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["source"] == "songci" and metrics["data"]["vocab_size"] > 4000
+    base = metrics["baselines"]
+    # on a large alphabet add-k over-smooths: the bigram is worse than Kneser-Ney's trigram by far
+    assert base["kneser_ney_3gram_nats_per_char"] < base["bigram_nats_per_char"] - 0.3
+    sample = metrics["sample"]["text"]
+    assert len(sample) == 201 and sum("\u4e00" <= c <= "\u9fff" for c in sample) > 100
+    assert "sample (temperature 0.8, top 40)" in capsys.readouterr().out
+
+
+def test_the_song_ci_text_is_checked_and_split_like_a_file():
+    from course_lib.chapters.char_lm import load_corpus
+    from course_lib.data.songci import load_songci, songci_text
+    poems = load_songci()
+    assert len(poems) == 3629 and all(p["paragraphs"] and p["author"] for p in poems)
+    text = songci_text()
+    assert 320_000 < len(text) < 340_000 and len(set(text)) > 4000
+    train, val = load_corpus("songci")
+    assert train + val == text and 0.89 < len(train) / len(text) < 0.91 and train.endswith("\n")
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):

@@ -52,6 +52,13 @@ def test_site_builds_offline_with_every_chapter_and_its_figures(site):
     start = (out / "00_start_here.html").read_text(encoding="utf-8")
     assert 'href="glossary.html#notation"' in start and 'href="troubleshooting.html"' in start   # was ../docs/x.md
     assert "../docs/" not in start
+    # both languages: the Chinese chapter pages, the header's language switch, the Chinese font and its CSS
+    zh = (out / "zh-01_attention.html").read_text(encoding="utf-8")
+    assert "注意力" in zh and 'hreflang="zh"' in zh and 'hreflang="en"' in zh
+    switch = dict((lang, href) for href, lang in re.findall(r'<a href="([^"]+)" hreflang="(\w+)"', zh))
+    assert switch.get("zh", "").endswith("README.zh.html") and switch.get("en", "").endswith("index.html"), switch
+    assert (out / "fonts" / "NotoSansSC-CourseSubset.ttf").exists()
+    assert "Course Noto Sans SC" in (out / "stylesheets" / "cjk.css").read_text() and "stylesheets/cjk.css" in zh
     # nothing is fetched from the network to read a page (the search shim only serves file:// search)
     remote = set(re.findall(r'<(?:script|img|link)[^>]+(?:src|href)="(https?://[^"]+)"', index))
     assert remote <= {"https://unpkg.com/iframe-worker/shim"}, remote

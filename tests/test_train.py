@@ -250,6 +250,25 @@ def test_always_train_env_skips_a_finished_checkpoint(tmp_path, monkeypatch):
     assert how.startswith("trained") and not result.loaded
 
 
+def test_a_test_run_trains_each_model_once(tmp_path, monkeypatch):
+    """$COURSE_TRAINED_SINCE (the test command's start): a checkpoint written after it, by another process of
+    the same run (the English notebook before its Chinese edition), is loaded; one written before it is not."""
+    import time as _time
+    cfg = TrainConfig(steps=5, lr=1e-2)
+    monkeypatch.setenv("COURSE_ALWAYS_TRAIN", "1")
+    monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() - 60:.3f}")       # the run began a minute ago
+    fit(_model(), RegressionTask(), cfg, run=RunOptions(out_dir=tmp_path, progress=False))   # not via fit_or_load
+    result, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
+    assert how.startswith("loaded the checkpoint this test run trained") and result.loaded
+    monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() + 60:.3f}")       # written before the run began
+    result, how = fit_or_load(_model(), RegressionTask(), cfg, tmp_path, progress=False)
+    assert how.startswith("trained") and not result.loaded
+    monkeypatch.setenv("COURSE_TRAINED_SINCE", "yesterday")
+    fit(_model(), RegressionTask(), cfg, run=RunOptions(out_dir=tmp_path / "other", progress=False))
+    with pytest.raises(ValueError, match="seconds since the epoch"):
+        fit_or_load(_model(), RegressionTask(), cfg, tmp_path / "other", progress=False)
+
+
 def test_lr_follows_schedule_in_history():
     result = fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=0.01, warmup_steps=4), run=QUIET)
     lrs = [r["lr"] for r in result.history["train"]]

@@ -1,9 +1,10 @@
 """The Chinese edition is generated from the English notebooks and a translation catalog, and never drifts.
 
 Fails when an English Markdown cell changed and its translation was not updated (stale), when a Markdown
-cell has no translation (missing), when an entry's cell is gone (orphan), when a committed Chinese notebook
-differs from what the English notebook and the catalog build (its code, outputs or text), and when a
-translation changes what must not change (math, code spans, link targets, HTML).
+cell has no translation (missing), when an entry's cell is gone (orphan), when a Chinese code cell differs
+from the English one (bar the declared language switch), when the edition was not run since its code changed
+(its outputs are its own run's), when a committed Chinese notebook differs from what the English notebook and
+the catalog build, and when a translation changes what must not change (math, code spans, link targets, HTML).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import nbformat
 import pytest
 
 from course_lib.tooling import translation as tr
+from course_lib.tooling.notebook_runner import code_hash
 
 LANG = "zh"
 
@@ -77,13 +79,17 @@ def test_update_flags_then_accepts_and_the_check_catches_every_problem(tmp_path)
     assert tr.update_catalog(path, LANG, tmp_path)["accepted"] == 2
     assert [p.kind for p in tr.check(LANG, tmp_path)] == ["out of date"]          # nothing built yet
     tr.write_editions(LANG, tmp_path)
+    assert [p.kind for p in tr.check(LANG, tmp_path)] == ["not run"]              # built; no outputs of its own yet
+    assert tr.run_editions(LANG, root=tmp_path)
     assert tr.check(LANG, tmp_path) == []
     built = nbformat.read(tr.edition_path(path, LANG, tmp_path), 4)
-    english = nbformat.read(path, 4)
-    assert [c.source for c in built.cells] == ["# 一\n\n注意力是加权平均。", "print(1 + 1)", "权重之和为一。"]
-    assert built.cells[1].outputs == english.cells[1].outputs and "jupytext" not in built.metadata
+    assert [c.source for c in built.cells] == ["# 一\n\n注意力是加权平均。", tr.SWITCH[LANG] + "print(1 + 1)",
+                                               "权重之和为一。"]
+    assert built.cells[1].outputs[0]["text"] == "2\n" and "jupytext" not in built.metadata   # its own run's output
+    assert built.metadata["translation"]["run"]["code_sha256"] == code_hash(built)
 
     # an English edit: the translation is stale until a person updates it; update keeps it and shows the old text
+    english = nbformat.read(path, 4)
     english.cells[2].source = "The weights are positive and sum to one."
     nbformat.write(english, path)
     assert [(p.cell, p.kind) for p in tr.check(LANG, tmp_path)] == [("after", "stale")]
@@ -96,22 +102,42 @@ def test_update_flags_then_accepts_and_the_check_catches_every_problem(tmp_path)
     _translate_all(path, tmp_path, {"intro": "# 一\n\n注意力是加权平均。", "after": "权重为正，且和为一。"})
     tr.update_catalog(path, LANG, tmp_path)
     tr.write_editions(LANG, tmp_path)
-    assert tr.check(LANG, tmp_path) == []
+    assert tr.check(LANG, tmp_path) == []             # a text change keeps the run's outputs: the code is the same
 
-    # a code change in English (or a hand edit of the edition) makes the committed edition out of date
+    # a code change in English: the edition must be run again (rebuilding drops the old run's outputs)
     english.cells[1].source = "print(2 + 2)"
     nbformat.write(english, path)
-    assert [p.kind for p in tr.check(LANG, tmp_path)] == ["out of date"]
+    assert [p.kind for p in tr.check(LANG, tmp_path)] == ["code differs", "not run"]
     tr.write_editions(LANG, tmp_path)
+    assert [p.kind for p in tr.check(LANG, tmp_path)] == ["not run"]
+    assert nbformat.read(tr.edition_path(path, LANG, tmp_path), 4).cells[1].outputs == []
+    assert tr.run_editions(LANG, root=tmp_path) and tr.check(LANG, tmp_path) == []
+    # a hand edit of the edition's code
     edition = nbformat.read(tr.edition_path(path, LANG, tmp_path), 4)
     edition.cells[1].source = "print('改过')"
     nbformat.write(edition, tr.edition_path(path, LANG, tmp_path))
-    assert [p.kind for p in tr.check(LANG, tmp_path)] == ["out of date"]
+    assert [p.kind for p in tr.check(LANG, tmp_path)] == ["code differs", "out of date"]
 
     # a removed English cell leaves an orphan entry; a new one is missing
     english.cells = english.cells[:2] + [nbformat.v4.new_markdown_cell("New text.", id="new")]
     nbformat.write(english, path)
     assert sorted(p.kind for p in tr.check(LANG, tmp_path)) == ["missing", "orphan"]
+
+
+def test_translated_guides_are_current_and_a_changed_source_makes_them_stale(tmp_path):
+    assert tr.doc_problems(LANG) == [], "a translated guide is stale: docs/*.zh.md"
+    guides = sorted((tr.ROOT / "docs").glob("*.zh.md"))
+    assert len([g for g in guides if g.read_text(encoding="utf-8").startswith("<!-- translated from")]) >= 2
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "guide.md").write_text("# Guide\n\nRun it.\n")
+    import hashlib
+    digest = hashlib.sha256((tmp_path / "docs" / "guide.md").read_bytes()).hexdigest()[:16]
+    (tmp_path / "docs" / "guide.zh.md").write_text(f"<!-- translated from docs/guide.md, sha256 {digest}; x -->\n# 指南\n")
+    assert tr.doc_problems(LANG, tmp_path) == []
+    (tmp_path / "docs" / "guide.md").write_text("# Guide\n\nRun it twice.\n")
+    assert [p.kind for p in tr.doc_problems(LANG, tmp_path)] == ["stale"]
+    (tmp_path / "docs" / "guide.md").unlink()
+    assert [p.kind for p in tr.doc_problems(LANG, tmp_path)] == ["orphan"]
 
 
 def test_unknown_language_is_refused(tmp_path):

@@ -17,7 +17,9 @@ from typing import Any
 import torch
 
 from ..data import text as text_data
-from ..models.ngram import bits, ngram_baselines
+from ..data.songci import songci_text
+from ..models.ngram import KneserNeyLM, bits, ngram_baselines
+from ..sampling import generate
 from ..train import TrainResult, TrainSetup
 from .summary import run_summary
 
@@ -31,7 +33,7 @@ class CharData:
     batch_size: int = 32               # at equal time 32 beat 64 for both LMs (benchmarks/quality_per_second.md)
     seq_len: int = 128
     eval_chars: int = 200_000          # validation characters scored
-    text_file: str | None = None       # None: Shakespeare's plays, split by play
+    text_file: str | None = None       # None: Shakespeare's plays, split by play; "songci": the Song ci shipped
 
 
 # the budgets both LM chapters share, per profile (each chapter adds its model sizes)
@@ -42,8 +44,11 @@ BUDGETS: dict[str, dict[str, Any]] = {
 }
 
 
+BUILTIN_TEXTS = {"songci": songci_text}     # texts that ship with the course, by the name --text takes
+
+
 def load_corpus(text_file: str | None = None) -> tuple[str, str]:
-    """(train_text, val_text): the plays split by play, or a UTF-8 file split 90/10.
+    """(train_text, val_text): the plays split by play, or a UTF-8 file (or a text in ``BUILTIN_TEXTS``) split 90/10.
 
     A file is split at the first newline after 90% of its characters (or at 90%
     exactly if there is none), so validation is the unseen final tenth.
@@ -51,6 +56,8 @@ def load_corpus(text_file: str | None = None) -> tuple[str, str]:
     if text_file is None:
         train, val = text_data.split_by_play(text_data.load_plays())
         return text_data.plays_to_text(train), text_data.plays_to_text(val)
+    if text_file in BUILTIN_TEXTS:
+        return split_text(BUILTIN_TEXTS[text_file]())
     path = Path(text_file)
     if not path.is_file():
         raise FileNotFoundError(f"--text expects a UTF-8 text file; {path} does not exist")
@@ -62,6 +69,11 @@ def load_corpus(text_file: str | None = None) -> tuple[str, str]:
     if not full.strip():
         raise ValueError(f"--text: {path} is empty (or only white space); give a UTF-8 text file to learn from "
                          f"(the message after a short one says how many characters the configuration needs)")
+    return split_text(full)
+
+
+def split_text(full: str) -> tuple[str, str]:
+    """The first 90% (to the next newline) trains, the rest validates."""
     cut = int(0.9 * len(full))
     newline = full.find("\n", cut)
     cut = newline + 1 if 0 <= newline < len(full) - 100 else cut
@@ -134,10 +146,26 @@ def lm_metrics(nats: float) -> dict[str, float]:
     return {"val_nats_per_char": nats, "val_bits_per_char": bits(nats), "val_perplexity": math.exp(nats)}
 
 
+SAMPLE_CHARS, SAMPLE_TEMPERATURE, SAMPLE_TOP_K = 200, 0.8, 40
+
+
+def lm_sample(setup: LMSetup, seed: int = 0) -> str:
+    """``SAMPLE_CHARS`` characters sampled at temperature 0.8 from the top 40, after the validation text's first
+    character. Top-k matters for large alphabets: the thousands of rare characters of a Chinese text would
+    otherwise share enough probability to scatter noise through the sample."""
+    prompt = setup.val_ids[:1].long()
+    ids = generate(setup.model, prompt, SAMPLE_CHARS, SAMPLE_TEMPERATURE, SAMPLE_TOP_K, seed)
+    return setup.vocab.decode(ids.tolist())
+
+
 def lm_summary(chapter: str, cfg: Any, device: torch.device, result: TrainResult, started: float, setup: LMSetup,
                **extra: Any) -> dict[str, Any]:
-    """The ``metrics.json`` dict of a character LM run, with the n-gram baselines."""
+    """The ``metrics.json`` dict of a character LM run: n-gram baselines (add-k, and interpolated Kneser-Ney,
+    which stays strong on a large alphabet where add-k over-smooths) and a sample of the model's text."""
     baselines = ngram_baselines(setup.train_ids, setup.val_ids, len(setup.vocab))
+    baselines["kneser_ney_3gram"] = KneserNeyLM(3, len(setup.vocab)).fit(setup.train_ids).nll(setup.val_ids)
+    extra.setdefault("sample", {"text": lm_sample(setup, cfg.train.seed), "temperature": SAMPLE_TEMPERATURE,
+                                "top_k": SAMPLE_TOP_K})
     return run_summary(
         chapter, cfg, device, result, started, unit="chars/s",
         metrics={k: round(v, 4) for k, v in result.final.items()},

@@ -1,6 +1,7 @@
-"""Offline data sets of the course: Shakespeare's plays (``text``) and digits (``images``).
+"""Offline data sets of the course: Shakespeare's plays (``text``), Song ci poems in Chinese (``songci``) and
+digits (``images``).
 
 Everything is read from installed packages and cached under ``data/`` (see ``cache``).
 """
 
-__all__ = ["cache", "text", "images", "budgets"]
+__all__ = ["cache", "text", "images", "budgets", "songci"]

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from course_lib.language import tr
+
 __all__ = ["Verdict", "run_checker", "require_correct", "ExerciseWrong", "TIME_LIMIT_S"]
 
 TIME_LIMIT_S = 60.0                    # a check (all its calls of the answer) that runs longer is wrong
@@ -38,7 +40,7 @@ class Verdict:
 
     def __str__(self) -> str:
         mark = {"correct": "✓", "wrong": "✗", "not attempted": "…"}[self.status]
-        return f"{mark} {self.exercise}: {self.message}"
+        return tr("{} {}: {}", mark, tr(self.exercise), tr(self.message))
 
 
 def require_correct(verdict: Verdict) -> Verdict:

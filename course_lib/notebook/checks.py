@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from course_lib.language import tr
+
 __all__ = ["CheckResult", "check_close", "check_true", "CheckFailed"]
 
 
@@ -32,11 +34,13 @@ class CheckResult:
 
 
 def _report(name: str, passed: bool, detail: str, strict: bool) -> CheckResult | None:
-    print(f"PASS {name}" if passed else f"FAIL {name}: {detail}")
+    """Print the check's line (in the language of ``course_lib.language``) and return or raise."""
+    line = tr("PASS {}", tr(name)) if passed else tr("FAIL {}: {}", tr(name), tr(detail))
+    print(line)
     if not strict:
         return CheckResult(name, passed, detail)
     if not passed:
-        raise CheckFailed(f"{name}: {detail}")
+        raise CheckFailed(line.split(" ", 1)[1])
     return None
 
 

@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from course_lib.language import tr
 from course_lib.notebook.checks import CheckResult, _report
 
 __all__ = ["RULE", "Verdict", "Comparison", "compare", "check_verdict", "mean_sd"]
@@ -60,16 +61,19 @@ class Verdict:
 
     @property
     def text(self) -> str:
-        """The verdict as a sentence, with its numbers."""
-        runs = f"{self.n} paired runs" if self.paired else f"{self.n} runs each"
+        """The verdict as a sentence, with its numbers (in the language of ``course_lib.language``)."""
+        runs = tr("{} paired runs", self.n) if self.paired else tr("{} runs each", self.n)
         delta = f"{self.difference:+.3f} ± {self.se:.3f} (SE)" if not math.isnan(self.se) else f"{self.difference:+.3f}"
+        method, reference, metric = tr(self.method), tr(self.reference), tr(self.metric)
         if self.outcome == UNDECIDED:
-            return f"{self.method} vs {self.reference}: undecided, {delta} over {runs} (a verdict needs ≥ {MIN_RUNS})"
+            return tr("{} vs {}: undecided, {} over {} (a verdict needs ≥ {})", method, reference, delta, runs,
+                      MIN_RUNS)
         if self.outcome == SAME:
-            return (f"{self.method} vs {self.reference}: no difference beyond the spread of {runs}, "
-                    f"{self.metric} {delta}")
-        signs = ", same sign in every run" if self.paired and self.same_sign else ""
-        return f"{self.method} {self.outcome} than {self.reference}: {self.metric} {delta} over {runs}{signs}"
+            return tr("{} vs {}: no difference beyond the spread of {}, {} {}", method, reference, runs, metric, delta)
+        signs = tr(", same sign in every run") if self.paired and self.same_sign else ""
+        if self.outcome == BETTER:
+            return tr("{} better than {}: {} {} over {}{}", method, reference, metric, delta, runs, signs)
+        return tr("{} worse than {}: {} {} over {}{}", method, reference, metric, delta, runs, signs)
 
     def __str__(self) -> str:
         return self.text
@@ -134,13 +138,16 @@ def compare(values: Mapping[str, Sequence[float]], *, metric: str, higher_is_bet
     verdicts = {name: _verdict(name, list(xs), reference, list(values[reference]), metric, higher_is_better, paired)
                 for name, xs in values.items() if name != reference}
     if not quiet:
-        width = max(len(n) for n in values)
-        direction = "higher" if higher_is_better else "lower"
-        print(f"{metric} ({direction} is better), mean ± sd over {over}:")
+        names = {name: tr(name) for name in values}
+        width = max(len(n) for n in names.values())
+        if higher_is_better:
+            print(tr("{} (higher is better), mean ± sd over {}:", tr(metric), tr(over)))
+        else:
+            print(tr("{} (lower is better), mean ± sd over {}:", tr(metric), tr(over)))
         for name, (m, sd, n) in summary.items():
-            print(f"  {name:<{width}s}  {m:.3f} ± {sd:.3f}  (n = {n})")
+            print(f"  {names[name]:<{width}s}  {m:.3f} ± {sd:.3f}  (n = {n})")
         for v in verdicts.values():
-            print(f"verdict: {v.text}")
+            print(tr("verdict: {}", v.text))
     return Comparison(metric, summary, verdicts)
 
 
@@ -151,7 +158,8 @@ def check_verdict(verdict: Verdict, expected: str | Sequence[str], strict: bool 
     unknown = [e for e in allowed if e not in (BETTER, WORSE, SAME, UNDECIDED)]
     if unknown:
         raise ValueError(f"expected outcome(s) {unknown}; choose from {[BETTER, WORSE, SAME, UNDECIDED]}")
-    said = " or ".join(allowed)
-    name = (f"{verdict.method} {said} than {verdict.reference} on {verdict.metric}" if SAME not in allowed
-            else f"{verdict.method} vs {verdict.reference} on {verdict.metric}: {said}")
-    return _report(name, verdict.outcome in allowed, f"the comparison says: {verdict.text}", strict)
+    said = tr(" or ".join(allowed))
+    method, reference, metric = tr(verdict.method), tr(verdict.reference), tr(verdict.metric)
+    name = (tr("{} {} than {} on {}", method, said, reference, metric) if SAME not in allowed
+            else tr("{} vs {} on {}: {}", method, reference, metric, said))
+    return _report(name, verdict.outcome in allowed, tr("the comparison says: {}", verdict.text), strict)

@@ -160,6 +160,21 @@ def html_page(nb) -> str:
     return body
 
 
+def slowest_cells(nb, n: int = 5) -> list[dict]:
+    """The ``n`` code cells that took longest (nbclient's timing metadata): index, seconds, first line."""
+    from datetime import datetime
+    times = []
+    for i, cell in enumerate(nb.cells):
+        t = cell.get("metadata", {}).get("execution", {})
+        start, end = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+        if cell.cell_type == "code" and start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            first = next((line for line in cell.source.splitlines() if line and not line.startswith("#")), "")
+            times.append({"cell": i, "seconds": round(seconds, 1), "code": first[:60]})
+    return sorted(times, key=lambda r: -r["seconds"])[:n]
+
+
 def _strip_volatile(nb) -> None:
     """Remove execution timestamps so re-running does not churn the diff."""
     for cell in nb.cells:
@@ -205,6 +220,7 @@ def run_notebooks(profile: str | None = None, only: str | None = None,
         metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
         metrics_file.unlink(missing_ok=True)
         finish_progress_text(nb)
+        slowest = slowest_cells(nb)
         _strip_volatile(nb)
         nbformat.write(nb, out / path.name)
         (out / path.with_suffix(".html").name).write_text(html_page(nb), encoding="utf-8")
@@ -214,7 +230,8 @@ def run_notebooks(profile: str | None = None, only: str | None = None,
             lock[path.name] = {"code_sha256": code_hash(nb), "configs_sha256": configs_hash(nb), "profile": profile,
                                "device": str(pick_device()), "wall_s": round(wall, 1)}
         row = {"notebook": path.name, "profile": profile, "device": str(pick_device()),
-               "wall_s": round(wall, 1), "metrics": metrics, "status": status, "error": error}
+               "wall_s": round(wall, 1), "metrics": metrics, "status": status, "error": error,
+               "slowest_cells": slowest}
         rows.append(row)
         print(f"{status:4s}  {path.name:28s} {wall:7.1f} s  {json.dumps(metrics)}"
               + (f"\n      {error}" if error else ""),

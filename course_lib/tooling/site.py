@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..language import CJK_FONT
 from .notebook_runner import NOTEBOOK_DIR, notebook_paths
 
 __all__ = ["ROOT", "DEFAULT_OUT", "GUIDES", "EXTRA_PAGES", "chapter_title", "static_outputs", "build_site"]
@@ -49,11 +50,28 @@ GUIDES = [("Glossary and notation", "glossary.md"), ("Troubleshooting", "trouble
           ("Further reading", "further_reading.md"), ("Classroom", "classroom.md"),
           ("Command line", "command_line.md"), ("GPUs", "gpus.md"), ("Benchmarks", "benchmarks.md"),
           ("Installing", "install.md"), ("Architecture", "architecture.md"), ("Reliability", "reliability.md"),
-          ("Maintainers", "maintainers.md"), ("常见错误对照", "common_mistakes.zh.md")]
+          ("Maintainers", "maintainers.md")]
+# the Chinese guides, in the 中文版 section after the Chinese chapters (README.zh.md is that section's home)
+GUIDES_ZH = [("常见错误对照", "common_mistakes.zh.md"), ("故障排除", "troubleshooting.zh.md"), ("安装", "install.zh.md")]
 # pages from outside docs/ that the README and guides link to: (page title, path from the repository root)
 EXTRA_PAGES = [("Third-party data and licences", "THIRD_PARTY.md"), ("Results (CPU)", "benchmarks/RESULTS.md"),
-               ("Results (GPU)", "benchmarks/GPU.md"), ("中文 (README)", "README.zh.md")]
+               ("Results (GPU)", "benchmarks/GPU.md"), ("中文首页", "README.zh.md")]
 ZH_PREFIX = "zh-"          # the Chinese chapter pages: zh-NN_name.html beside the English NN_name.html
+# Chinese glyphs for every page (text, code and notebook outputs), from the font the course ships; the
+# unicode-range keeps Latin text in the theme's fonts
+CJK_CSS = """@font-face {
+  font-family: "Course Noto Sans SC";
+  src: url("../fonts/NotoSansSC-CourseSubset.ttf") format("truetype");
+  unicode-range: U+2E80-9FFF, U+3000-303F, U+FF00-FFEF;
+  font-display: swap;
+}
+:root { --md-text-font: "Course Noto Sans SC"; --md-code-font: "Course Noto Sans SC"; }
+body .jupyter-wrapper {
+  --jp-content-font-family: "Course Noto Sans SC", system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
+  --jp-ui-font-family: "Course Noto Sans SC", system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
+  --jp-code-font-family: "Course Noto Sans SC", Menlo, Consolas, "DejaVu Sans Mono", monospace;
+}
+"""
 
 
 def chapter_title(nb) -> str:
@@ -109,11 +127,17 @@ def _notebook_links(nb, prefix: str = ""):
 
 def _config(chapters: list[tuple[str, str]], guides: list[tuple[str, str]],
             chapters_zh: list[tuple[str, str]] = ()) -> str:
+    """The MkDocs configuration; ``guides`` holds the English guides and the Chinese pages (``*.zh.md``), which
+    go to the 中文版 section with the Chinese chapters."""
     nav = ["nav:", "  - Home: index.md", "  - Chapters:"]
     nav += [f"      - {json.dumps(title)}: {name}" for title, name in chapters]
-    if chapters_zh:
-        nav += ["  - 中文版:"] + [f"      - {json.dumps(title)}: {name}" for title, name in chapters_zh]
-    nav += ["  - Guides:"] + [f"      - {json.dumps(title)}: {name}" for title, name in guides]
+    chinese = [(t, n) for t, n in guides if n.endswith(".zh.md")]
+    home = [(t, n) for t, n in chinese if n == "README.zh.md"]
+    rest = [(t, n) for t, n in chinese if n != "README.zh.md"]
+    if chapters_zh or chinese:
+        nav += ["  - 中文版:"] + [f"      - {json.dumps(title)}: {name}" for title, name in home + list(chapters_zh) + rest]
+    nav += ["  - Guides:"] + [f"      - {json.dumps(title)}: {name}" for title, name in guides
+                              if not name.endswith(".zh.md")]
     return "\n".join([
         "site_name: Self-supervised deep learning, hands on",
         "use_directory_urls: false          # pages open from disk as well as from a web server",
@@ -137,6 +161,12 @@ def _config(chapters: list[tuple[str, str]], guides: list[tuple[str, str]],
         "  - pymdownx.arithmatex: {generic: true}",
         "extra_javascript:",
         f"  - {MATHJAX}",
+        "extra_css:",
+        "  - stylesheets/cjk.css",
+        "extra:",
+        "  alternate:                       # the language switch in the header: the home page of each edition",
+        "    - {name: English, link: index.html, lang: en}",
+        "    - {name: 中文, link: README.zh.html, lang: zh}",
         *nav, ""])
 
 
@@ -155,7 +185,7 @@ def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
         src.mkdir()
         (src / "index.md").write_text(_rewrite_links((ROOT / "README.md").read_text(encoding="utf-8")),
                                       encoding="utf-8")
-        guides = [(title, name) for title, name in GUIDES if (ROOT / "docs" / name).exists()]
+        guides = [(title, name) for title, name in GUIDES + GUIDES_ZH if (ROOT / "docs" / name).exists()]
         for _, name in guides:
             (src / name).write_text(_rewrite_links((ROOT / "docs" / name).read_text(encoding="utf-8")),
                                     encoding="utf-8")
@@ -170,6 +200,10 @@ def build_site(out: str | Path = DEFAULT_OUT, *, quiet: bool = True) -> Path:
                 guides.append((title, rel))
         if (ROOT / "docs" / "images").is_dir():
             shutil.copytree(ROOT / "docs" / "images", src / "images")
+        (src / "fonts").mkdir()
+        shutil.copy(CJK_FONT, src / "fonts" / CJK_FONT.name)
+        (src / "stylesheets").mkdir()
+        (src / "stylesheets" / "cjk.css").write_text(CJK_CSS, encoding="utf-8")
         import jupyter_server_mathjax
         shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", src / "mathjax")
         (src / "mathjax" / "config" / "local").mkdir(parents=True, exist_ok=True)

@@ -122,7 +122,7 @@ def readme_block(rows: list[NotebookTime] | None = None, lang: str = "en") -> st
     if lang == "zh":
         rule = (f"*你的用时*按规则估计：中文正文每分钟 {CHARACTERS_PER_MINUTE} 字、其中的英文词每分钟 "
                 f"{WORDS_PER_MINUTE} 个，每个练习 {MINUTES_PER_EXERCISE} 分钟，再加上机器用时。*机器用时*是生成已提交"
-                f"输出的那次运行实测的墙钟时间（`notebooks/outputs.lock.json`；中文版的代码与英文版相同）。")
+                f"输出的那次运行实测的墙钟时间（`notebooks/outputs.lock.json`；中文版的代码与英文版相同，只多一行语言设置）。")
     else:
         rule = (f"*Your time* is an estimate by rule: the notebook's text at {WORDS_PER_MINUTE} words a minute, "
                 f"{MINUTES_PER_EXERCISE} minutes per exercise, plus the machine time. *Machine time* is the measured "

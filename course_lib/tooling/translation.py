@@ -6,12 +6,17 @@ One source: the English notebook (``notebooks/NN_name.ipynb``) plus a translatio
     {"id": ..., "source_sha256": <hash of the English text translated>, "en": <that English text>, "zh": <translation>}
 
 The edition (``notebooks-<lang>/NN_name.ipynb``, beside ``notebooks/`` so every relative path in the code
-works unchanged) is the English notebook with each Markdown cell replaced by its translation; code cells,
-their outputs and their metadata are the English ones (the same code gives the same outputs).
+works unchanged) is the English notebook with each Markdown cell replaced by its translation; its code
+cells are the English ones, with one declared difference (``SWITCH``): the first code cell starts by
+switching the library's messages (check lines, verdicts, exercise feedback) to the edition's language
+(:mod:`course_lib.language`). So the edition's outputs are its own: ``run_editions`` executes it and
+records the hash of the code it ran; rebuilding keeps those outputs while the code is unchanged.
 
 A translation is *stale* when the English cell's hash differs from ``source_sha256``, *missing* when a
 Markdown cell has no (non-empty) entry; an entry whose cell is gone is an *orphan*; a committed edition
-that differs from what the catalog builds is *out of date*. The test command fails on any of them.
+that differs from what the catalog builds is *out of date*; one whose code changed since it was run is
+*not run*; a code cell that differs from the English one (bar ``SWITCH``) is *code differs*. The test
+command fails on any of them.
 
 Maintainers' workflow (``docs/maintainers.md``)::
 
@@ -19,7 +24,8 @@ Maintainers' workflow (``docs/maintainers.md``)::
                                                # translation and gets "en_before" (the old English) to compare
     (edit "zh"; delete "en_before" when the translation matches "en")
     python -m course_lib translate --update    # accepts edited entries (their hash becomes the English one's)
-    python -m course_lib translate             # rebuild notebooks-<lang>/
+    python -m course_lib translate             # rebuild notebooks-<lang>/ (keeps outputs whose code is unchanged)
+    python -m course_lib translate --run 05    # execute editions (here 05) whose code changed: their outputs
     python -m course_lib translate --check     # list every problem; exit 1 if there is one
 """
 
@@ -28,24 +34,31 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+from .notebook_runner import code_hash
+
 ROOT = Path(__file__).resolve().parents[2]
 LANGUAGES = {"zh": "简体中文"}
 ENGLISH = ROOT / "notebooks"
+# the one code difference an edition has: its first code cell starts with this
+SWITCH = {"zh": 'from course_lib.language import set_language\n'
+                'set_language("zh")   # 中文版与英文版唯一不同的代码：检查行、比较结论和练习反馈用中文输出\n'}
 
-__all__ = ["LANGUAGES", "Problem", "source_hash", "catalog_path", "edition_path", "english_notebooks",
-           "load_catalog", "update_catalog", "build_edition", "check", "write_editions"]
+__all__ = ["LANGUAGES", "SWITCH", "Problem", "source_hash", "catalog_path", "edition_path", "english_notebooks",
+           "load_catalog", "update_catalog", "build_edition", "check", "write_editions", "run_editions",
+           "doc_problems"]
 
 
 @dataclass(frozen=True)
 class Problem:
     notebook: str
     cell: str               # the Markdown cell's id ("" for the whole notebook)
-    kind: str               # missing | stale | orphan | out of date | unknown language
+    kind: str               # missing | stale | orphan | out of date | not run | code differs
     detail: str = ""
 
     def __str__(self) -> str:
@@ -140,24 +153,69 @@ def _problems_in_catalog(notebook: Path, lang: str, root: Path) -> list[Problem]
     return problems
 
 
+def _with_switch(nb, lang: str):
+    """``nb`` (the English notebook, a copy) with the edition's switch at the top of its first code cell."""
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    first.source = SWITCH[lang] + first.source
+    return nb
+
+
+def _code_problems(english, edition, name: str, lang: str) -> list[Problem]:
+    """Code cells of the edition that are not the English ones (the first one: the English one after ``SWITCH``)."""
+    mine = [c for c in edition.cells if c.cell_type == "code"]
+    theirs = [c for c in _with_switch(copy.deepcopy(english), lang).cells if c.cell_type == "code"]
+    if len(mine) != len(theirs):
+        return [Problem(name, "", "code differs", f"{len(mine)} code cells, the English notebook has {len(theirs)}")]
+    return [Problem(name, a.get("id", ""), "code differs", "only the first code cell may differ, by the language "
+                    "switch") for a, b in zip(mine, theirs) if a.source != b.source]
+
+
 def build_edition(notebook: Path, lang: str, root: Path = ROOT):
-    """The ``lang`` edition of ``notebook`` as a notebook node; ValueError listing the problems if any."""
+    """The ``lang`` edition of ``notebook`` as a notebook node; ValueError listing the problems if any.
+
+    Outputs come from the committed edition's own run while its code is the code that run executed;
+    otherwise the code cells have no outputs (``run_editions`` makes them).
+    """
     problems = _problems_in_catalog(notebook, lang, root)
     if problems:
         raise ValueError(f"{len(problems)} translation problem(s) in {notebook.name}:\n"
                          + "\n".join(f"  {p}" for p in problems))
-    nb = copy.deepcopy(nbformat.read(notebook, as_version=4))
+    nb = _with_switch(copy.deepcopy(nbformat.read(notebook, as_version=4)), lang)
     entries = {e["id"]: e for e in load_catalog(catalog_path(notebook, lang, root))["cells"]}
     for cell in _markdown(nb):
         cell.source = entries[cell.id][lang]
     nb.metadata.pop("jupytext", None)        # the edition has no py:percent twin: it is generated, not edited
-    nb.metadata["translation"] = {"language": lang, "source": f"notebooks/{notebook.name}",
-                                  "catalog": f"translations/{lang}/{notebook.stem}.json"}
+    translation = {"language": lang, "source": f"notebooks/{notebook.name}",
+                   "catalog": f"translations/{lang}/{notebook.stem}.json"}
+    ran = _committed_run(edition_path(notebook, lang, root), code_hash(nb))
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = ran["outputs"].get(cell.get("id"), []) if ran else []
+            cell.execution_count = ran["counts"].get(cell.get("id")) if ran else None
+    if ran:
+        translation["run"] = ran["run"]
+        nb.metadata.update(ran["metadata"])            # the run's widget state and kernel details
+    nb.metadata["translation"] = translation
     return nb
 
 
+def _committed_run(edition: Path, code: str) -> dict | None:
+    """The committed edition's outputs by cell id, when it was run on exactly this code; else None."""
+    if not edition.exists():
+        return None
+    nb = nbformat.read(edition, as_version=4)
+    run = nb.metadata.get("translation", {}).get("run")
+    if not run or run.get("code_sha256") != code:
+        return None
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    return {"run": run, "outputs": {c.get("id"): c.outputs for c in cells},
+            "counts": {c.get("id"): c.execution_count for c in cells},
+            "metadata": {k: nb.metadata[k] for k in ("widgets", "language_info") if k in nb.metadata}}
+
+
 def check(lang: str, root: Path = ROOT) -> list[Problem]:
-    """Every problem of the ``lang`` edition: stale, missing or orphan translations, out-of-date notebooks."""
+    """Every problem of the ``lang`` edition: stale, missing or orphan translations, code that differs from
+    the English, an edition not run since its code changed, a committed edition that is out of date."""
     _language(lang)
     problems = []
     for notebook in english_notebooks(root):
@@ -168,9 +226,16 @@ def check(lang: str, root: Path = ROOT) -> list[Problem]:
             continue
         if not edition.exists():
             problems.append(Problem(edition.name, "", "out of date", f"{edition} is missing"))
-        elif nbformat.writes(build_edition(notebook, lang, root)) != nbformat.writes(nbformat.read(edition, 4)):
+            continue
+        committed = nbformat.read(edition, 4)
+        problems += _code_problems(nbformat.read(notebook, 4), committed, edition.name, lang)
+        built = build_edition(notebook, lang, root)
+        if "run" not in built.metadata["translation"]:
+            problems.append(Problem(edition.name, "", "not run", "its code changed since the edition was run (or it "
+                                    f"never was): run `python -m course_lib translate --run {notebook.name[:2]}`"))
+        elif nbformat.writes(built) != nbformat.writes(committed):
             problems.append(Problem(edition.name, "", "out of date", "it differs from what notebooks/ and the "
-                                    "catalog build (code, outputs or text): run `python -m course_lib translate`"))
+                                    "catalog build (code or text): run `python -m course_lib translate`"))
     return problems
 
 
@@ -184,3 +249,63 @@ def write_editions(lang: str, root: Path = ROOT) -> list[Path]:
         nbformat.write(nb, out)
         written.append(out)
     return written
+
+
+def run_editions(lang: str, only: str | None = None, profile: str = "class", root: Path = ROOT) -> bool:
+    """Execute the ``lang`` editions (those whose name starts with ``only``) and commit their outputs.
+
+    Each edition runs as a learner's notebook does (a finished checkpoint of the same model is loaded, as
+    in class); the run's profile, machine time and the hash of the code it executed go into
+    ``metadata.translation.run``. True when every edition passed.
+    """
+    import tempfile
+    import time
+
+    from .notebook_runner import run_notebooks
+
+    ok = True
+    for notebook in english_notebooks(root):
+        if only and not notebook.name.startswith(only):
+            continue
+        nb = build_edition(notebook, lang, root)
+        path = edition_path(notebook, lang, root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            passed = run_notebooks(profile=profile, out_dir=out, paths=[path])
+            wall = round(time.perf_counter() - t0, 1)
+            if not passed:
+                ok = False
+                continue
+            ran = nbformat.read(Path(out) / path.name, as_version=4)
+        ran.metadata["translation"]["run"] = {"code_sha256": code_hash(ran), "profile": profile, "wall_s": wall}
+        nbformat.write(ran, path)
+    return ok
+
+
+_DOC_HEADER = re.compile(r"<!-- translated from ([\w./-]+), sha256 ([0-9a-f]{16});")
+
+
+def doc_problems(lang: str, root: Path = ROOT) -> list[Problem]:
+    """Translated guides (``docs/NAME.<lang>.md``) whose English source changed since they were translated.
+
+    Such a guide starts with ``<!-- translated from docs/NAME.md, sha256 <16 hex digits>; ... -->``, the hash
+    of the English file it translates; a guide whose source's hash differs is *stale* (translate the change,
+    then put the new hash: ``python -m course_lib translate --check`` prints it).
+    """
+    problems = []
+    for guide in sorted((root / "docs").glob(f"*.{lang}.md")):
+        header = _DOC_HEADER.match(guide.read_text(encoding="utf-8"))
+        if header is None:
+            continue                                   # generated pages (the common-mistakes page) check themselves
+        source = root / header.group(1)
+        if not source.is_file():
+            problems.append(Problem(guide.name, "", "orphan", f"its source {header.group(1)} does not exist"))
+            continue
+        now = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        if now != header.group(2):
+            problems.append(Problem(guide.name, "", "stale", f"{header.group(1)} changed since it was translated "
+                                    f"(sha256 {header.group(2)} then, {now} now): translate the change, then "
+                                    f"update the header"))
+    return problems

@@ -7,7 +7,6 @@ who downloaded the built site would.
 from __future__ import annotations
 
 import nbformat
-import pytest
 from conftest import ARTIFACTS, ROOT
 
 from course_lib.tooling.site import build_site
@@ -48,12 +47,15 @@ def test_site_pages_render(browser, tmp_path):
     assert "注意力" in zh.inner_text("body") and _broken_images(zh) == []
     assert zh.evaluate("() => document.images.length") >= figures
     assert zh.evaluate("() => document.querySelectorAll('.MathJax, .MathJax_Display, mjx-container').length") > 10
-    zh.screenshot(path=str(ARTIFACTS / "site-zh-01_attention.png"))
-    # a missing glyph is drawn as the same empty box whatever the character ("tofu"): draw two different
-    # Chinese characters and compare their pixels
-    same = zh.evaluate("""() => { const draw = ch => { const c = document.createElement('canvas');
-        c.width = c.height = 48; const g = c.getContext('2d'); g.font = '40px sans-serif';
+    # a missing glyph is drawn as the same empty box whatever the character ("tofu"): in the page's own font
+    # (the course's Noto Sans SC subset, loaded by the site's CSS), draw two Chinese characters and compare
+    drawn = zh.evaluate("""async () => { await document.fonts.load('40px "Course Noto Sans SC"', '注意');
+        const family = getComputedStyle(document.querySelector('.md-typeset')).fontFamily;
+        const draw = ch => { const c = document.createElement('canvas');
+        c.width = c.height = 48; const g = c.getContext('2d'); g.font = '40px ' + family;
         g.fillText(ch, 2, 40); return Array.from(g.getImageData(0, 0, 48, 48).data).join(','); };
-        return draw('注') === draw('意'); }""")
-    if same:
-        pytest.xfail("this machine has no CJK font: Chinese text renders as boxes (see site-zh-01_attention.png)")
+        return {same: draw('注') === draw('意'), loaded: document.fonts.check('40px "Course Noto Sans SC"', '注'),
+                family}; }""")
+    assert drawn["loaded"] and "Course Noto Sans SC" in drawn["family"], drawn
+    zh.screenshot(path=str(ARTIFACTS / "site-zh-01_attention.png"))
+    assert not drawn["same"], "Chinese characters render as boxes (see site-zh-01_attention.png)"
