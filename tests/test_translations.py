@@ -132,7 +132,8 @@ def test_translated_guides_are_current_and_a_changed_source_makes_them_stale(tmp
     (tmp_path / "docs" / "guide.md").write_text("# Guide\n\nRun it.\n")
     import hashlib
     digest = hashlib.sha256((tmp_path / "docs" / "guide.md").read_bytes()).hexdigest()[:16]
-    (tmp_path / "docs" / "guide.zh.md").write_text(f"<!-- translated from docs/guide.md, sha256 {digest}; x -->\n# 指南\n")
+    header = f"<!-- translated from docs/guide.md, sha256 {digest}; x -->"
+    (tmp_path / "docs" / "guide.zh.md").write_text(header + "\n# 指南\n")
     assert tr.doc_problems(LANG, tmp_path) == []
     (tmp_path / "docs" / "guide.md").write_text("# Guide\n\nRun it twice.\n")
     assert [p.kind for p in tr.doc_problems(LANG, tmp_path)] == ["stale"]

@@ -52,7 +52,8 @@ GUIDES = [("Glossary and notation", "glossary.md"), ("Troubleshooting", "trouble
           ("Installing", "install.md"), ("Architecture", "architecture.md"), ("Reliability", "reliability.md"),
           ("Maintainers", "maintainers.md")]
 # the Chinese guides, in the 中文版 section after the Chinese chapters (README.zh.md is that section's home)
-GUIDES_ZH = [("常见错误对照", "common_mistakes.zh.md"), ("故障排除", "troubleshooting.zh.md"), ("安装", "install.zh.md")]
+GUIDES_ZH = [("常见错误对照", "common_mistakes.zh.md"), ("故障排除", "troubleshooting.zh.md"),
+             ("安装", "install.zh.md"), ("课堂教学", "classroom.zh.md")]
 # pages from outside docs/ that the README and guides link to: (page title, path from the repository root)
 EXTRA_PAGES = [("Third-party data and licences", "THIRD_PARTY.md"), ("Results (CPU)", "benchmarks/RESULTS.md"),
                ("Results (GPU)", "benchmarks/GPU.md"), ("中文首页", "README.zh.md")]
@@ -135,7 +136,8 @@ def _config(chapters: list[tuple[str, str]], guides: list[tuple[str, str]],
     home = [(t, n) for t, n in chinese if n == "README.zh.md"]
     rest = [(t, n) for t, n in chinese if n != "README.zh.md"]
     if chapters_zh or chinese:
-        nav += ["  - 中文版:"] + [f"      - {json.dumps(title)}: {name}" for title, name in home + list(chapters_zh) + rest]
+        nav += ["  - 中文版:"] + [f"      - {json.dumps(title)}: {name}"
+                                  for title, name in home + list(chapters_zh) + rest]
     nav += ["  - Guides:"] + [f"      - {json.dumps(title)}: {name}" for title, name in guides
                               if not name.endswith(".zh.md")]
     return "\n".join([
