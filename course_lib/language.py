@@ -35,6 +35,7 @@ CATALOG = DATA / "messages_zh.json"
 CJK_FONT = DATA / "fonts" / "NotoSansSC-CourseSubset.ttf"
 CJK_FAMILY = "Noto Sans SC"
 _PLACEHOLDER = re.compile(r"\{(\d*)\}")
+WORDS = re.compile(r"[A-Za-z]{2}")          # text with words to translate (not a number, not a placeholder alone)
 _chosen: str | None = None
 
 
@@ -78,7 +79,7 @@ def catalog() -> tuple[dict[str, str], dict[str, str], list[tuple[re.Pattern, st
     entries = json.loads(CATALOG.read_text(encoding="utf-8"))["messages"]
     exact = {e["en"]: e["zh"] for e in entries if not _PLACEHOLDER.search(e["en"])}
     templates = {e["en"]: e["zh"] for e in entries if _PLACEHOLDER.search(e["en"])}
-    matchable = sorted((en for en in templates if re.search(r"[A-Za-z]{2}", _PLACEHOLDER.sub("", en))),
+    matchable = sorted((en for en in templates if WORDS.search(_PLACEHOLDER.sub("", en))),
                        key=lambda en: -len(_PLACEHOLDER.sub("", en)))
     return exact, templates, [(template_pattern(en), templates[en]) for en in matchable]
 
@@ -138,8 +139,6 @@ def use_cjk_font() -> str:
     return CJK_FAMILY
 
 
-_WORDS = re.compile(r"[A-Za-z]{2}")
-
 
 @functools.lru_cache(maxsize=1)
 def translate_figures() -> None:
@@ -152,7 +151,7 @@ def translate_figures() -> None:
         if s is not None and language() != "en":
             use_cjk_font()                                      # the fallback font survives style resets
             text = str(s)
-            if _WORDS.search(text):
+            if WORDS.search(text):
                 s = tr(text)
         return original(self, s)
 

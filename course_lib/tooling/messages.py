@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.language import CATALOG
+from course_lib.language import CATALOG, WORDS
 
 __all__ = ["ROOT", "library_messages", "notebook_messages", "wanted", "load_entries", "missing", "orphans",
            "add_missing", "untranslated", "problems"]
@@ -36,7 +36,6 @@ CHECKS = ("check_true", "check_close")
 FIGURE_CALLS = {"set_title": 0, "set_xlabel": 0, "set_ylabel": 0, "suptitle": 0, "title": 0, "xlabel": 0,
                 "ylabel": 0, "set_text": 0, "annotate": 0, "text": 2}     # the argument that holds the text
 FIGURE_KEYWORDS = ("title", "xlabel", "ylabel", "label")
-_HAS_WORD = re.compile(r"[A-Za-z]{2}")
 _COMPARE_HEADER = re.compile(r"^(.+) \((?:higher|lower) is better\), mean ± sd over (.+):$")
 _COMPARE_ROW = re.compile(r"^  (.+?)\s+-?\d+\.\d{3} ± \d+\.\d{3}  \(n = \d+\)$")
 
@@ -57,7 +56,7 @@ def _name(node: ast.AST) -> str:
 
 def _keep(text: str | None) -> bool:
     """A message worth an entry: it has words outside its placeholders (``"{}"`` alone would match anything)."""
-    return bool(text) and bool(_HAS_WORD.search(text.replace("{}", "")))
+    return bool(text) and bool(WORDS.search(text.replace("{}", "")))
 
 
 def figure_texts(tree: ast.AST) -> set[str]:

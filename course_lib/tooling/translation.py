@@ -303,7 +303,7 @@ def doc_problems(lang: str, root: Path = ROOT) -> list[Problem]:
         if not source.is_file():
             problems.append(Problem(guide.name, "", "orphan", f"its source {header.group(1)} does not exist"))
             continue
-        now = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        now = source_hash(source.read_text(encoding="utf-8"))
         if now != header.group(2):
             problems.append(Problem(guide.name, "", "stale", f"{header.group(1)} changed since it was translated "
                                     f"(sha256 {header.group(2)} then, {now} now): translate the change, then "
