@@ -106,8 +106,8 @@ speakers_of = {name: {speakers[int(i) // len(speech.KEYWORDS)] for i in idx}
 shared_tuple = speakers_of["test"] & speakers_of["train"]
 shared_variant = sum(any(s.variant == t.variant for t in speakers_of["train"]) for s in speakers_of["test"])
 shared_accent = sum(any(s.accent == t.accent for t in speakers_of["train"]) for s in speakers_of["test"])
-print(f"{len(speech.ACCENTS)} accents x {len(speech.VARIANTS)} voice variants x rates x pitches x ranges make the "
-      f"{n_spk} speakers")
+print(f"the {n_spk} speakers are drawn from {len(speech.ACCENTS)} accents x {len(speech.VARIANTS)} voice variants "
+      f"x rates x pitches x ranges")
 print(f"test speakers whose whole tuple is a training speaker's: {len(shared_tuple)}; sharing only the voice variant "
       f"with some training speaker: {shared_variant} of {len(speakers_of['test'])}; sharing the accent: {shared_accent}")
 print(f"cached as float16 log-mel features: {feature_mb:.1f} MB (the 16 kHz int16 audio would be {audio_mb:.1f} MB); "

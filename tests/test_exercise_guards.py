@@ -59,6 +59,7 @@ CHECKERS = {
     "stream batch": (_quiet(rnn_lm.check_stream_batch), s_rnn.stream_batch),
     "add-k bigram": (_quiet(rnn_lm.check_add_k_bigram_nll), s_rnn.add_k_bigram_nll),
     "temperature sampling": (_quiet(rnn_lm.check_temperature_sampling), s_rnn.sample_with_temperature),
+    "choose k": (_quiet(rnn_lm.check_choose_k), s_rnn.choose_k),
     "standardize": (_quiet(start.check_standardize), s_start.standardize),
 }
 FORBIDS_IN_PLACE = {"standardize"}

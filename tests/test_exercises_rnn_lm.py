@@ -5,8 +5,9 @@ import torch
 
 from course_lib.chapters import rnn_lm
 from course_lib.chapters.char_lm import CharData
-from course_lib.exercises.rnn_lm import check_add_k_bigram_nll, check_stream_batch, check_temperature_sampling
-from course_lib.exercises.solutions.rnn_lm import add_k_bigram_nll, sample_with_temperature, stream_batch
+from course_lib.exercises.rnn_lm import (check_add_k_bigram_nll, check_choose_k, check_stream_batch,
+                                        check_temperature_sampling)
+from course_lib.exercises.solutions.rnn_lm import add_k_bigram_nll, choose_k, sample_with_temperature, stream_batch
 from course_lib.models.ngram import NGramLM
 
 
@@ -104,3 +105,27 @@ def test_temperature_sampling_checker():
         verdict = check_temperature_sampling(fn)
         assert verdict.status == "wrong" and needle in verdict.message, (needle, verdict.message)
     assert check_temperature_sampling(_stub).status == "not attempted"
+
+
+def _scored(train, heldout, V, ks, *, on=None, pick=min):
+    """Each k's add-k bigram loss on ``on`` (default: the held-out ids), and the k that ``pick`` selects."""
+    losses = [NGramLM(2, V, k).fit(train).nll(heldout if on is None else on) for k in ks]
+    return ks[pick(range(len(ks)), key=losses.__getitem__)], losses
+
+
+def test_choose_k_checker():
+    assert check_choose_k(choose_k).correct
+    assert check_choose_k(lambda t, h, V, ks: torch.tensor(choose_k(t, h, V, ks))).correct
+    wrong = {
+        "on the training ids": lambda t, h, V, ks: _scored(t, h, V, ks, on=t)[0],
+        "highest held-out loss": lambda t, h, V, ks: _scored(t, h, V, ks, pick=max)[0],
+        "held-out loss": lambda t, h, V, ks: min(_scored(t, h, V, ks)[1]),
+        "position of the best k": lambda t, h, V, ks: ks.index(choose_k(t, h, V, ks)),
+        "not a tuple": lambda t, h, V, ks: (choose_k(t, h, V, ks), 0.0),
+        "you chose k = 0.3": lambda t, h, V, ks: 0.3,
+        "as a float": lambda t, h, V, ks: str(choose_k(t, h, V, ks)),
+    }
+    for needle, fn in wrong.items():
+        verdict = check_choose_k(fn)
+        assert verdict.status == "wrong" and needle in verdict.message, (needle, verdict.message)
+    assert check_choose_k(_stub).status == "not attempted"

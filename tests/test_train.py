@@ -269,6 +269,74 @@ def test_a_test_run_trains_each_model_once(tmp_path, monkeypatch):
         fit_or_load(_model(), RegressionTask(), cfg, tmp_path / "other", progress=False)
 
 
+def test_a_study_is_computed_once_per_test_run_and_always_outside_one(tmp_path, monkeypatch):
+    """once_per_test_run: inside a test run the second call with the same name and key reads the first one's
+    result; another key, a file from before the run, or no test run at all computes again (and outside a test
+    run nothing is written)."""
+    import time as _time
+    from course_lib.loading import once_per_test_run
+    calls = []
+    def study(value):
+        def compute():
+            calls.append(value)
+            return {1: (value, 0.5)}                       # an int key and a tuple: JSON makes them "1" and a list
+        return compute
+    monkeypatch.delenv("COURSE_ALWAYS_TRAIN", raising=False)
+    monkeypatch.delenv("COURSE_TRAINED_SINCE", raising=False)
+    assert once_per_test_run("ablation a", {"seed": 0}, study(1), tmp_path) == {"1": [1, 0.5]}
+    assert once_per_test_run("ablation a", {"seed": 0}, study(2), tmp_path) == {"1": [2, 0.5]}
+    assert calls == [1, 2] and not list(tmp_path.iterdir())              # a learner's run: always computed
+    monkeypatch.setenv("COURSE_ALWAYS_TRAIN", "1")
+    monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() - 60:.3f}")
+    assert once_per_test_run("ablation a", {"seed": 0}, study(3), tmp_path) == {"1": [3, 0.5]}
+    assert once_per_test_run("ablation a", {"seed": 0}, study(4), tmp_path) == {"1": [3, 0.5]}   # read back
+    assert once_per_test_run("ablation a", {"seed": 1}, study(5), tmp_path) == {"1": [5, 0.5]}   # another key
+    assert calls == [1, 2, 3, 5]
+    monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() + 60:.3f}")     # the file predates this run
+    assert once_per_test_run("ablation a", {"seed": 1}, study(6), tmp_path) == {"1": [6, 0.5]}
+    for path in tmp_path.glob("ablation_a-*.json"):
+        path.write_text("{not json")
+    monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() - 60:.3f}")
+    assert once_per_test_run("ablation a", {"seed": 1}, study(7), tmp_path) == {"1": [7, 0.5]}   # unreadable
+    assert calls == [1, 2, 3, 5, 6, 7]
+
+
+def test_reading_a_study_back_leaves_the_random_generators_as_computing_did(tmp_path, monkeypatch):
+    import random
+    import time as _time
+
+    import numpy as np
+    from course_lib.loading import once_per_test_run
+    monkeypatch.setenv("COURSE_ALWAYS_TRAIN", "1")
+    monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() - 60:.3f}")
+    def compute():                                   # a study that draws from every generator
+        return [random.random(), float(np.random.rand()), float(torch.rand(()))]
+    def after():
+        return [random.random(), float(np.random.rand()), float(torch.rand(()))]
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    first, then = once_per_test_run("draws", {}, compute, tmp_path), after()
+    random.seed(2), np.random.seed(2), torch.manual_seed(2)          # another state before the second call
+    assert once_per_test_run("draws", {}, compute, tmp_path) == first and after() == then
+
+
+def test_a_study_key_names_configs_functions_and_weights():
+    from course_lib.loading import study_key
+    def loss_a(z):
+        return z * 2
+    def loss_b(z):
+        return z * 3
+    def again():                                     # the same source, defined anew (another kernel)
+        def loss_a(z):
+            return z * 2
+        return loss_a
+    assert study_key(loss_a) == study_key(again()) != study_key(loss_b)
+    assert study_key({"cfg": TrainConfig(steps=5), "seeds": (0, 1)})["cfg"]["steps"] == 5
+    m1, m2 = _model(), _model()
+    with torch.no_grad():
+        m2[0].weight.add_(1.0)
+    assert study_key(m1) == study_key(m1) != study_key(m2)
+
+
 def test_lr_follows_schedule_in_history():
     result = fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=0.01, warmup_steps=4), run=QUIET)
     lrs = [r["lr"] for r in result.history["train"]]

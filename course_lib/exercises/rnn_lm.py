@@ -7,6 +7,8 @@
   nats/char of P(c | ctx) = (count(ctx, c) + k) / (count(ctx) + k V), counted on the training ids.
 * ``sample_with_temperature(logits (V,), temperature, generator) -> int`` draws i with
   probability softmax(logits / τ)_i (τ the temperature).
+* ``choose_k(train_ids (N,), heldout_ids (M,), V, ks) -> float``: the k of ``ks`` whose add-k bigram,
+  counted on the training ids, has the lowest mean nats/char on the held-out ids.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Callable
 import torch
 
 from ..chapters.rnn_lm import stream_layout
+from ..models.ngram import NGramLM
 from .base import ExerciseWrong, Verdict, run_checker
 
-__all__ = ["check_stream_batch", "check_add_k_bigram_nll", "check_temperature_sampling"]
+__all__ = ["check_stream_batch", "check_add_k_bigram_nll", "check_temperature_sampling", "check_choose_k"]
 
 
 def _reference_batch(ids: torch.Tensor, B: int, T: int, step: int, *, interleave: bool = False,
@@ -178,3 +181,42 @@ def _check_sampling(sample: Callable) -> None:
 def check_temperature_sampling(sample: Callable) -> Verdict:
     """Check ``sample_with_temperature(logits (V,), temperature, generator) -> int`` statistically."""
     return run_checker("sample_with_temperature", sample, _check_sampling)
+
+
+CHOICES = (0.001, 0.01, 0.1, 0.3, 1.0, 3.0)          # the k the checker offers: its text's best is one in the middle
+
+
+def _check_choose_k(fn: Callable) -> None:
+    g = torch.Generator().manual_seed(5)
+    V = 40
+    text = _markov_text(V, 4000, g)                                            # one chain, then split
+    train, heldout = text[:3000], text[3000:]
+    held = [NGramLM(2, V, k).fit(train).nll(heldout) for k in CHOICES]          # held-out nats/char per k
+    on_train = [NGramLM(2, V, k).fit(train).nll(train) for k in CHOICES]       # the same, scored on train
+    best = CHOICES[min(range(len(CHOICES)), key=held.__getitem__)]
+    out = fn(train, heldout, V, CHOICES)
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        out = out.item()
+    if isinstance(out, tuple):
+        raise ExerciseWrong("return one number, the chosen k (not a tuple)")
+    if not isinstance(out, (float, int)):
+        raise ExerciseWrong(f"return the chosen k as a float, got {type(out).__name__}")
+    out = float(out)
+    if math.isclose(out, best, rel_tol=1e-6):
+        return
+    if any(math.isclose(out, h, rel_tol=1e-9) for h in held):
+        raise ExerciseWrong("that is a held-out loss: return the k that gives the lowest one")
+    if out == int(out) and int(out) in range(len(CHOICES)) and CHOICES[int(out)] == best:
+        raise ExerciseWrong(f"{int(out)} is the position of the best k in ks: return the value, ks[{int(out)}]")
+    if math.isclose(out, CHOICES[min(range(len(CHOICES)), key=on_train.__getitem__)], rel_tol=1e-6):
+        raise ExerciseWrong(f"you chose k = {out:g} on the training ids, the text the counts came from: there "
+                            "smoothing only takes probability away from pairs that were seen, so the smallest k "
+                            "always wins. Score each k on the held-out ids")
+    if math.isclose(out, CHOICES[max(range(len(CHOICES)), key=held.__getitem__)], rel_tol=1e-6):
+        raise ExerciseWrong(f"k = {out:g} has the highest held-out loss: choose the lowest")
+    raise ExerciseWrong(f"you chose k = {out:g}; on the checker's text the held-out loss is lowest at k = {best:g}")
+
+
+def check_choose_k(choose_k: Callable) -> Verdict:
+    """Check ``choose_k(train_ids (N,), heldout_ids (M,), V, ks) -> float`` on a random Markov text."""
+    return run_checker("choose_k", choose_k, _check_choose_k)

@@ -59,18 +59,29 @@ def _keep(text: str | None) -> bool:
     return bool(text) and bool(WORDS.search(text.replace("{}", "")))
 
 
+def templates(node: ast.AST) -> list[str]:
+    """Every text an argument can be: ``a or f"x {b}"`` and ``a if c else "y"`` give each branch's template."""
+    if isinstance(node, ast.BoolOp):
+        return [t for value in node.values for t in templates(value)]
+    if isinstance(node, ast.IfExp):
+        return templates(node.body) + templates(node.orelse)
+    text = template(node)
+    return [text] if text is not None else []
+
+
 def figure_texts(tree: ast.AST) -> set[str]:
-    """Titles, axis labels, legend labels and annotations written in ``tree`` (literals and f-string templates)."""
-    found = set()
+    """Titles, axis labels, legend labels and annotations written in ``tree`` (literals and f-string templates,
+    also as a branch of ``or`` / ``if ... else``)."""
+    found: set[str] = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         where = FIGURE_CALLS.get(_name(node)) if isinstance(node.func, ast.Attribute) else None
         if where is not None and len(node.args) > where:
-            found.add(template(node.args[where]) or "")
+            found.update(templates(node.args[where]))
         for kw in node.keywords:
             if kw.arg in FIGURE_KEYWORDS:
-                found.add(template(kw.value) or "")
+                found.update(templates(kw.value))
     return {t for t in found if _keep(t)}
 
 

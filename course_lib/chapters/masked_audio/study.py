@@ -29,6 +29,7 @@ from ...batching import map_batches
 from ...data.budgets import budget_indices
 from ...models.frames import FrameClassifier, FrameEncoder, FrameReconstructor, mean_std_pool
 from ...runtime import seed_everything
+from ...loading import once_per_test_run
 from ...train import RunOptions, TrainConfig, fit
 from .config import Config, StudyConfig
 from .data import FrameData
@@ -140,7 +141,28 @@ def recognition_study(cfg: Config, data: FrameData, pretrained: list[FrameRecons
     Probes (c)-(e) run at every ``study.label_budgets``; fine-tuning (a), (b) at ``study.finetune_budgets``.
     ``pretrained[i]`` was pre-trained with seed ``cfg.train.seed + i``; the random encoder of run r is
     seeded the same way. Each entry also lists the chosen probe layers (``"layers"``).
+
+    Computed once per test run (:func:`course_lib.loading.once_per_test_run`, keyed by the config and the
+    pre-trained weights): the Chinese notebook reads what the English one measured, and ``on_result`` is
+    then called once per stored result.
     """
+    key = {"cfg": cfg, "pretrained": list(pretrained), "clips": [len(data.train_x), len(data.val_x), len(data.test_x)]}
+    computed = []
+    def compute() -> dict[str, dict[str, Any]]:
+        computed.append(True)
+        return _recognition_study(cfg, data, pretrained, device, on_result)
+    out = once_per_test_run("masked_audio-recognition-study", key, compute)
+    if not computed and on_result is not None:                       # read back: report each stored result
+        for method, per in out.items():
+            for name, entry in per.items():
+                for run, acc in enumerate(entry["draws"]):
+                    on_result(method, name, run, acc)
+    return out
+
+
+def _recognition_study(cfg: Config, data: FrameData, pretrained: list[FrameReconstructor],
+                       device: torch.device | str | None,
+                       on_result: Callable[[str, str, int, float], None] | None) -> dict[str, dict[str, Any]]:
     s = cfg.study
     sets = {"train": data.train_x, "val": data.val_x, "test": data.test_x}
     logmel = {k: logmel_stats(v)[None] for k, v in sets.items()}                    # (1, N, 2F): one "layer"

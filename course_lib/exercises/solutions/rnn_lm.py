@@ -2,6 +2,8 @@
 
 import torch
 
+from course_lib.models.ngram import NGramLM
+
 
 def stream_batch(ids: torch.Tensor, batch_size: int, seq_len: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch ``step`` of the stream layout: x (B, T) and y = x shifted by one, each row a contiguous stream."""
@@ -24,3 +26,9 @@ def sample_with_temperature(logits: torch.Tensor, temperature: float, generator:
     """Draw index i with probability softmax(logits / τ)_i (τ the temperature)."""
     probs = torch.softmax(logits / temperature, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def choose_k(train_ids: torch.Tensor, heldout_ids: torch.Tensor, V: int, ks) -> float:
+    """The k of ``ks`` whose add-k bigram (counted on ``train_ids``) has the lowest held-out nats/char."""
+    losses = [NGramLM(2, V, k).fit(train_ids.long()).nll(heldout_ids.long()) for k in ks]   # one per k
+    return ks[min(range(len(ks)), key=losses.__getitem__)]
