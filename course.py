@@ -225,6 +225,9 @@ def main(argv: list[str]) -> int:
     # COURSE_ALWAYS_TRAIN: notebooks train instead of loading a finished checkpoint left by a bundle or an
     # earlier run, so the test exercises the training code of this checkout
     # (a checkpoint written after COURSE_TRAINED_SINCE, by this run, is loaded: each model trains once per run)
+    # (and what was computed without a checkpoint, course_lib.test_run: studies, short runs, in test-run-results/,
+    # which an earlier run's files only fill up: it is emptied first)
+    shutil.rmtree(Path(env.get("COURSE_DATA_DIR") or ROOT / "data") / "test-run-results", ignore_errors=True)
     env.update({"COURSE_PROFILE": "smoke", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
                 "COURSE_ALWAYS_TRAIN": "1", "COURSE_TRAINED_SINCE": f"{time.time():.3f}"})
     rest = argv[1:]

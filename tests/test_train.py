@@ -337,6 +337,45 @@ def test_a_study_key_names_configs_functions_and_weights():
     assert study_key(m1) == study_key(m1) != study_key(m2)
 
 
+def test_a_test_run_trains_a_checkpoint_less_fit_once_and_replays_it(tmp_path, monkeypatch):
+    """fit without a checkpoint folder, inside the test command: the same call (same task, config and starting
+    weights) later in the run gets the first call's weights, history and result back, and leaves the random
+    generators where training left them; another start, a callback or no test run trains."""
+    import time as _time
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    batches = []
+
+    class Counting(RegressionTask):
+        def batch(self, step):
+            batches.append(step)
+            return super().batch(step)
+
+    cfg = TrainConfig(steps=6, lr=1e-2, eval_every=3)
+    monkeypatch.delenv("COURSE_ALWAYS_TRAIN", raising=False)
+    fit(_model(), Counting(), cfg, run=QUIET)
+    assert len(batches) == 6 and not (tmp_path / "test-run-results").exists()     # a learner's run: trained
+    monkeypatch.setenv("COURSE_ALWAYS_TRAIN", "1")
+    monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() - 60:.3f}")
+    first_model = _model()
+    first = fit(first_model, Counting(), cfg, run=QUIET)
+    after_first = torch.rand(3)
+    assert len(batches) == 12
+    torch.manual_seed(123)                                   # elsewhere in between
+    again_model = _model()
+    again = fit(again_model, Counting(), cfg, run=QUIET)
+    assert len(batches) == 12, "the second identical call trained again"
+    assert again.history == first.history and again.final == first.final and again.steps == first.steps
+    assert all(torch.equal(a, b) for a, b in zip(first_model.state_dict().values(), again_model.state_dict().values()))
+    assert torch.equal(torch.rand(3), after_first)           # the generators as training left them
+    other_start = _model()
+    with torch.no_grad():
+        other_start[0].weight.add_(0.1)
+    fit(other_start, Counting(), cfg, run=QUIET)
+    fit(_model(), Counting(), cfg, run=RunOptions(progress=False, on_eval=lambda *a: None))
+    fit(_model(), Counting(), dataclasses.replace(cfg, steps=5), run=QUIET)
+    assert len(batches) == 12 + 6 + 6 + 5
+
+
 def test_lr_follows_schedule_in_history():
     result = fit(_model(), RegressionTask(), TrainConfig(steps=20, lr=0.01, warmup_steps=4), run=QUIET)
     lrs = [r["lr"] for r in result.history["train"]]
