@@ -1051,6 +1051,7 @@ print(zh_vocab.decode(zh_train[:64]))
 
 # %% nbgrader={"grade": false, "grade_id": "05_rnn_lm-choose_k", "locked": false, "schema_version": 3, "solution": true, "task": false}
 from course_lib.exercises.rnn_lm import check_choose_k
+from course_lib.models.ngram import NGramLM
 
 def choose_k(train_ids, heldout_ids, V, ks):
     """The k of ks whose add-k bigram, counted on train_ids (N,), has the lowest nats/char on heldout_ids (M,)."""

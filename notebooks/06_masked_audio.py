@@ -738,7 +738,7 @@ if PROFILE != "smoke":
 # to stay within its time; `python benchmarks/masked_audio_table.py` runs the same study with fine-tuning
 # at every budget and prints its verdicts.
 #
-# Why not more? Each pre-training here is a couple of CPU minutes; Mockingjay and TERA pre-train for days
+# Why not more? Each pre-training here takes minutes of CPU time (the progress bars of section 6); Mockingjay and TERA pre-train for days
 # on hundreds of hours of real speech. Sections 9 and 10 show which settings move the result at this
 # budget, and `benchmarks/masked_audio_tuning.md` lists what else was tried (longer pre-training, wider
 # frequency masks, longer spans, the probe's regularisation) and what each measured.
