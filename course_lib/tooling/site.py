@@ -55,7 +55,8 @@ GUIDES = [("Glossary and notation", "glossary.md"), ("Troubleshooting", "trouble
 GUIDES_ZH = [("常见错误对照", "common_mistakes.zh.md"), ("故障排除", "troubleshooting.zh.md"),
              ("安装", "install.zh.md"), ("课堂教学", "classroom.zh.md"), ("命令行", "command_line.zh.md"),
              ("GPU", "gpus.zh.md"), ("架构", "architecture.zh.md"), ("可靠性", "reliability.zh.md"),
-             ("维护者指南", "maintainers.zh.md")]
+             ("维护者指南", "maintainers.zh.md"), ("基准测试", "benchmarks.zh.md"),
+             ("延伸阅读", "further_reading.zh.md")]
 # pages from outside docs/ that the README and guides link to: (page title, path from the repository root)
 EXTRA_PAGES = [("Third-party data and licences", "THIRD_PARTY.md"), ("Results (CPU)", "benchmarks/RESULTS.md"),
                ("Results (GPU)", "benchmarks/GPU.md"), ("中文首页", "README.zh.md")]
