@@ -18,11 +18,9 @@ from . import checkpoints, runtime
 from .checkpoints import writable_folder
 from .loop import fit
 from .task import RunOptions, Task, TrainConfig, TrainResult
-from .test_run import (ALWAYS_TRAIN_ENV, TRAINED_SINCE_ENV, file_stamp, once_per_test_run, study_key,
-                       written_since_run_start)
+from .test_run import ALWAYS_TRAIN_ENV, TRAINED_SINCE_ENV, file_stamp, written_since_run_start
 
-__all__ = ["ALWAYS_TRAIN_ENV", "TRAINED_SINCE_ENV", "load_finished", "fit_or_load", "user_fallback_folder",
-           "once_per_test_run", "study_key"]
+__all__ = ["ALWAYS_TRAIN_ENV", "TRAINED_SINCE_ENV", "load_finished", "fit_or_load", "user_fallback_folder"]
 
 
 

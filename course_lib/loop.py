@@ -21,7 +21,6 @@ import contextlib
 import errno
 import json
 import math
-import random
 import signal
 import sys
 import threading
@@ -30,7 +29,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -45,26 +43,6 @@ __all__ = ["fit"]
 
 def _owns_step(task: Task) -> bool:
     return type(task).train_step is not Task.train_step
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "python": random.getstate(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-    }
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
 
 
 def _step_record(done: int, lr: float, scalars: Mapping[str, Any], due: bool, stop: bool, elapsed: float,
@@ -116,7 +94,7 @@ def _restore(status: checkpoints.CheckpointStatus, model: nn.Module, task: Task,
         sch.load_state_dict(state["schedulers"][name])
     per_rank = state["ranks"][rank] if rank < len(state["ranks"]) else state["ranks"][0]
     task.load_state_dict(per_rank["task"])
-    _set_rng_state(per_rank["rng"])
+    runtime.set_rng_state(per_rank["rng"])
     return state["history"], status.step, float(state.get("elapsed_s", 0.0))
 
 
@@ -243,7 +221,7 @@ def fit(model: nn.Module, task: Task, cfg: TrainConfig, *, device: torch.device 
         return metrics
 
     def save(step: int, finished: bool) -> Path | None:
-        ranks = distributed.gather_objects({"task": task.state_dict(), "rng": _rng_state()})
+        ranks = distributed.gather_objects({"task": task.state_dict(), "rng": runtime.rng_state()})
         if not is_main or out is None:
             return None
         state = _checkpoint(step, model, optimizers, schedulers, ranks, history, identity, finished, clock["elapsed"])

@@ -16,13 +16,17 @@ import platform
 import random
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 __all__ = [
     "pick_device",
+    "rng_state",
+    "set_rng_state",
     "PRECISIONS",
     "pick_precision",
     "autocast",
@@ -283,6 +287,28 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     else:
         torch.use_deterministic_algorithms(False)
 
+
+
+def rng_state() -> dict[str, Any]:
+    """Python's, NumPy's and torch's (CPU and CUDA) random-number generator states, as torch.save can store them."""
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+    }
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Put back what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
 
 _PRECISION_WORDS = {"bf16": "bf16 autocast", "fp16": "fp16 autocast + gradient scaler", "fp32": "float32"}
 

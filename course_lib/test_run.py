@@ -21,17 +21,17 @@ import hashlib
 import io
 import json
 import os
-import random
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
 from torch import nn
 
+from .checkpoints import fingerprint, tensor_digest
 from .data.cache import atomic_write_bytes, data_dir
+from .runtime import rng_state, set_rng_state
 
 __all__ = ["ALWAYS_TRAIN_ENV", "TRAINED_SINCE_ENV", "in_test_run", "file_stamp", "written_since_run_start",
            "study_key", "once_per_test_run", "replayed_fit", "keep_fit", "RESULTS_FOLDER"]
@@ -94,7 +94,7 @@ def study_key(value: Any) -> Any:
     key, an edited one another); a module becomes a digest of its weights.
     """
     if isinstance(value, nn.Module):
-        return {"weights": _weights_digest(value)}
+        return {"weights": tensor_digest(*value.state_dict().values())}
     if callable(value) and hasattr(value, "__code__"):
         return _code_key(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -108,15 +108,6 @@ def study_key(value: Any) -> Any:
     return str(value)
 
 
-def _weights_digest(model: nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def _digest(plain_key: Any) -> str:
     return hashlib.sha256(json.dumps(plain_key, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -124,22 +115,6 @@ def _digest(plain_key: Any) -> str:
 def _path(folder: str | Path | None, name: str, digest: str, suffix: str) -> Path:
     folder = Path(folder) if folder is not None else data_dir() / RESULTS_FOLDER
     return folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-{digest}{suffix}"
-
-
-def rng_state() -> dict[str, Any]:
-    """Python's, NumPy's and torch's CPU random-number generator states, as JSON-able lists."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, extra = random.getstate()
-    return {"python": [version, list(internal), extra], "numpy": [kind, keys.tolist(), pos, has_gauss, gauss],
-            "torch": torch.get_rng_state().tolist()}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, extra = state["python"]
-    random.setstate((version, tuple(internal), extra))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
 
 
 def once_per_test_run(name: str, key: Any, compute: Callable[[], T], folder: str | Path | None = None) -> T:
@@ -153,24 +128,41 @@ def once_per_test_run(name: str, key: Any, compute: Callable[[], T], folder: str
     JSON either way (tuples become lists, dictionary keys strings), so both editions see the same values.
     """
     plain_key = json.loads(json.dumps(study_key(key), sort_keys=True))
-    path = _path(folder, name, _digest(plain_key), ".json")
-    if in_test_run() and written_since_run_start(path):
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            stored = None
-        if isinstance(stored, dict) and stored.get("key") == plain_key and "result" in stored and "rng" in stored:
-            set_rng_state(stored["rng"])          # the generators as computing would have left them
-            return stored["result"]
+    path = _path(folder, name, _digest(plain_key), ".pt")
+    stored = _read(path, plain_key)
+    if stored is not None:
+        return json.loads(stored["result"])
     result = json.loads(json.dumps(compute()))
-    if in_test_run():
-        atomic_write_bytes(path, json.dumps({"key": plain_key, "result": result, "rng": rng_state()}).encode())
+    _write(path, plain_key, {"result": json.dumps(result)})
     return result
+
+
+def _read(path: Path, plain_key: Any) -> dict[str, Any] | None:
+    """Inside a test run, what this run stored at ``path`` under ``plain_key``, with the generators put back as
+    they were when it was stored; None (compute it) for anything else."""
+    if not in_test_run() or not written_since_run_start(path):
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - an unreadable file is computed again
+        return None
+    if not isinstance(stored, dict) or stored.get("key") != json.dumps(plain_key, sort_keys=True):
+        return None
+    set_rng_state(stored["rng"])                  # the generators as computing would have left them
+    return stored
+
+
+def _write(path: Path, plain_key: Any, payload: dict[str, Any]) -> None:
+    """Inside a test run, store ``payload`` with its key and the generators' state (atomically)."""
+    if not in_test_run():
+        return
+    buffer = io.BytesIO()
+    torch.save({"key": json.dumps(plain_key, sort_keys=True), "rng": rng_state(), **payload}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def fit_key(model: nn.Module, task: Any, cfg: Any, device: torch.device, precision: str, run: Any) -> Any:
     """What a checkpoint-less ``fit`` call's outcome depends on: the task, the config, the starting weights."""
-    from .checkpoints import fingerprint
     return study_key({"fingerprint": fingerprint(model, task, cfg), "cfg": cfg, "start": model,
                       "model": _class_key(type(model)), "task": _class_key(type(task)),
                       "task_functions": {k: v for k, v in vars(task).items() if callable(v) and hasattr(v, "__code__")},
@@ -182,29 +174,16 @@ def replayed_fit(key: Any, model: nn.Module, task: Any, device: torch.device) ->
     """Inside a test run, the stored outcome of the same ``fit`` call earlier in the run, put back in place:
     ``model`` gets the trained weights (on ``device``, in train mode, as ``fit`` leaves it), ``task`` its state,
     the generators their state; returns the stored result fields, or None (compute it)."""
-    if not in_test_run():
-        return None
-    path = _path(None, "fit", _digest(key), ".pt")
-    if not written_since_run_start(path):
-        return None
-    try:
-        stored = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - an unreadable file is computed again
-        return None
-    if stored.get("key") != json.dumps(key, sort_keys=True):
+    stored = _read(_path(None, "fit", _digest(key), ".pt"), key)
+    if stored is None:
         return None
     model.load_state_dict(stored["model"])
     model.to(device).train()
     task.load_state_dict(stored["task"])
-    set_rng_state(json.loads(stored["rng"]))
     return stored["result"]
 
 
 def keep_fit(key: Any, model: nn.Module, task: Any, result: dict[str, Any]) -> None:
-    """Inside a test run, store a finished ``fit`` call's outcome for :func:`replayed_fit` (atomically)."""
-    if not in_test_run():
-        return
-    buffer = io.BytesIO()
-    torch.save({"key": json.dumps(key, sort_keys=True), "model": model.state_dict(), "task": task.state_dict(),
-                "rng": json.dumps(rng_state()), "result": result}, buffer)
-    atomic_write_bytes(_path(None, "fit", _digest(key), ".pt"), buffer.getvalue())
+    """Inside a test run, store a finished ``fit`` call's outcome for :func:`replayed_fit`."""
+    _write(_path(None, "fit", _digest(key), ".pt"), key,
+           {"model": model.state_dict(), "task": task.state_dict(), "result": result})

@@ -274,7 +274,7 @@ def test_a_study_is_computed_once_per_test_run_and_always_outside_one(tmp_path, 
     result; another key, a file from before the run, or no test run at all computes again (and outside a test
     run nothing is written)."""
     import time as _time
-    from course_lib.loading import once_per_test_run
+    from course_lib.test_run import once_per_test_run
     calls = []
     def study(value):
         def compute():
@@ -294,7 +294,7 @@ def test_a_study_is_computed_once_per_test_run_and_always_outside_one(tmp_path, 
     assert calls == [1, 2, 3, 5]
     monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() + 60:.3f}")     # the file predates this run
     assert once_per_test_run("ablation a", {"seed": 1}, study(6), tmp_path) == {"1": [6, 0.5]}
-    for path in tmp_path.glob("ablation_a-*.json"):
+    for path in tmp_path.glob("ablation_a-*.pt"):
         path.write_text("{not json")
     monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() - 60:.3f}")
     assert once_per_test_run("ablation a", {"seed": 1}, study(7), tmp_path) == {"1": [7, 0.5]}   # unreadable
@@ -306,7 +306,7 @@ def test_reading_a_study_back_leaves_the_random_generators_as_computing_did(tmp_
     import time as _time
 
     import numpy as np
-    from course_lib.loading import once_per_test_run
+    from course_lib.test_run import once_per_test_run
     monkeypatch.setenv("COURSE_ALWAYS_TRAIN", "1")
     monkeypatch.setenv("COURSE_TRAINED_SINCE", f"{_time.time() - 60:.3f}")
     def compute():                                   # a study that draws from every generator
@@ -320,7 +320,7 @@ def test_reading_a_study_back_leaves_the_random_generators_as_computing_did(tmp_
 
 
 def test_a_study_key_names_configs_functions_and_weights():
-    from course_lib.loading import study_key
+    from course_lib.test_run import study_key
     def loss_a(z):
         return z * 2
     def loss_b(z):

@@ -30,7 +30,7 @@ from ...data.budgets import budget_indices
 from ...models.encoders import Classifier, SimCLRNet
 from ...objectives.infonce import nt_xent
 from ...profiles import override
-from ...loading import once_per_test_run
+from ...test_run import once_per_test_run
 from ...train import RunOptions, fit
 from .config import Config
 from .task import DigitSplit, LossFn, SupervisedTask, extract_features, train_simclr
@@ -262,7 +262,7 @@ def ablation_seeds(split: DigitSplit, cfg: Config, seeds: list[int] | tuple[int,
     """:func:`ablation_run` once per training seed in ``seeds`` (the same seeds for every setting, so
     settings compare paired): each score as a list over the seeds, e.g. ``{"probe": [0.93, 0.92, 0.94], ...}``.
 
-    Computed once per test run (:func:`course_lib.loading.once_per_test_run`, keyed by the config, the seeds
+    Computed once per test run (:func:`course_lib.test_run.once_per_test_run`, keyed by the config, the seeds
     and the change, a loss function by its code): the Chinese notebook reads what the English one measured."""
     def compute() -> dict[str, list[float]]:
         runs = [ablation_run(split, override(cfg, {"train.seed": seed}), **changes) for seed in seeds]

@@ -29,7 +29,7 @@ from ...batching import map_batches
 from ...data.budgets import budget_indices
 from ...models.frames import FrameClassifier, FrameEncoder, FrameReconstructor, mean_std_pool
 from ...runtime import seed_everything
-from ...loading import once_per_test_run
+from ...test_run import once_per_test_run
 from ...train import RunOptions, TrainConfig, fit
 from .config import Config, StudyConfig
 from .data import FrameData
@@ -142,7 +142,7 @@ def recognition_study(cfg: Config, data: FrameData, pretrained: list[FrameRecons
     ``pretrained[i]`` was pre-trained with seed ``cfg.train.seed + i``; the random encoder of run r is
     seeded the same way. Each entry also lists the chosen probe layers (``"layers"``).
 
-    Computed once per test run (:func:`course_lib.loading.once_per_test_run`, keyed by the config and the
+    Computed once per test run (:func:`course_lib.test_run.once_per_test_run`, keyed by the config and the
     pre-trained weights): the Chinese notebook reads what the English one measured, and ``on_result`` is
     then called once per stored result.
     """
