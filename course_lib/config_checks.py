@@ -55,6 +55,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "probe_pool": ("cls", "mean"),
     "loss": ("l1", "mse"),
     "objective": ("masked", "all_frames", "autoencoder"),
+    "target": ("centred", "frames"),
     "task": ("reverse", "sort"),
     "profile": ("smoke", "class", "full"),
 }

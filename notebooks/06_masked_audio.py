@@ -26,6 +26,9 @@
 # * why the loss must score **only the hidden frames**, why the masks are **spans**, and what happens to
 #   the popular recipe that reconstructs the whole *unmasked* input;
 # * **time and frequency masks** (TERA): hide spans of frames *and* a block of adjacent mel bands;
+# * **what to predict**: each hidden frame's deviation from its clip's mean, not the frame itself — the
+#   part of a frame that stays the same through a clip (the voice, the noise floor, the level) is easy to
+#   predict and says nothing about the word;
 # * **when masked reconstruction pays**: self-supervision needs far more unlabelled speech than labels,
 #   so the encoder pre-trains on a pool of new synthetic speakers reading phrases of Shakespeare, many
 #   times the size of the labelled set; and how the gain changes with the pool's size;
@@ -64,7 +67,8 @@ from course_lib.notebook import viz
 from course_lib.notebook.checks import check_close, check_true
 from course_lib.notebook.compare import check_verdict, compare
 from course_lib.notebook.report import record
-from course_lib.objectives.masked_frames import band_mask, interpolate_masked, masked_reconstruction_loss, span_mask
+from course_lib.objectives.masked_frames import (band_mask, centre_per_clip, interpolate_masked,
+                                                 masked_reconstruction_loss, span_mask)
 from course_lib.profiles import for_profile, override
 from course_lib.tooling.bundle import checkpoint_dir
 from course_lib.train import RunOptions, fit, fit_or_load
@@ -392,6 +396,54 @@ _ = model.train()
 # $$\mathcal L = \frac{1}{|\mathcal H|} \sum_{(t, f) \in \mathcal H} \big|\hat x_{t,f} - x_{t,f}\big| ,$$
 #
 # which is the formula above when no band is hidden.
+#
+# **What is predicted: each frame's deviation from its clip's mean.** Much of a log-mel frame is the
+# same all through a clip: the voice's average spectrum, the level of the background noise, the
+# recording's loudness. A model can estimate that constant part from the visible frames and score well
+# on the hidden ones without learning anything about what was said. So the target is the frame minus its
+# clip's mean over time, band by band (cepstral mean normalisation, a standard step in speech
+# recognisers, applied here to the target only; the input is unchanged):
+#
+# $$y_{t,f} = x_{t,f} - \frac{1}{T} \sum_{t'=1}^{T} x_{t',f}, \qquad \mathcal L = \frac{1}{|\mathcal H|} \sum_{(t, f) \in \mathcal H} \big|\hat y_{t,f} - y_{t,f}\big| .$$
+#
+# The model still has to infer the clip's mean from what it sees (the mean runs over hidden frames too),
+# but predicting that mean alone now scores nothing beyond zero. `cfg.masking.target` is `"centred"`;
+# `"frames"` is Mockingjay's target, the frames as they are, which section 9 trains for comparison.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+x_demo = torch.randn(2, 6, 4) + torch.randn(2, 1, 4) * 3                     # (B, T, F): a constant per clip and band
+by_hand = torch.stack([torch.stack([x_demo[b, t] - sum(x_demo[b, u] for u in range(6)) / 6 for t in range(6)])
+                       for b in range(2)])
+check_close("the centred target by hand equals centre_per_clip", centre_per_clip(x_demo), by_hand, atol=1e-6)
+check_close("each clip's centred target averages 0 over time in every band", centre_per_clip(x_demo).mean(dim=1),
+            torch.zeros(2, 4), atol=1e-6)
+check_close("adding a constant to a clip's band leaves its target unchanged",
+            centre_per_clip(x_demo + torch.randn(2, 1, 4)), centre_per_clip(x_demo), atol=1e-5)
+
+# %% [markdown]
+# **How much of a frame is its clip's mean?** On the held-out pool speech, three predictors of the hidden
+# steps that learn nothing, scored against the frames as they are: the global per-band mean (0 after
+# normalising), linear interpolation across each span, and each band's mean over the clip (which peeks at
+# the hidden steps, so it is an optimistic bound on what estimating the constant part can give).
+
+# %%
+held_mask = chapter.eval_masks(len(heldout_x), heldout_x.shape[1], cfg.masking)
+raw_trivial = chapter.trivial_errors(heldout_x, held_mask)
+clip_mean_l1 = float(masked_reconstruction_loss(heldout_x.mean(dim=1, keepdim=True).expand_as(heldout_x),
+                                                heldout_x, held_mask))
+print(f"held-out speech, L1 on hidden steps of the frames as they are: global band mean {raw_trivial['band_mean_l1']:.3f} | "
+      f"interpolation {raw_trivial['interpolation_l1']:.3f} | the clip's own band means {clip_mean_l1:.3f}")
+record(raw_band_mean_l1=round(raw_trivial["band_mean_l1"], 4), raw_clip_mean_l1=round(clip_mean_l1, 4))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+check_true("a constant per clip and band (its mean) predicts hidden speech frames better than interpolation does",
+           clip_mean_l1 < raw_trivial["interpolation_l1"] < raw_trivial["band_mean_l1"])
+
+# %% [markdown]
+# A constant per clip beats interpolation across the gap: most of what a loss on the raw frames rewards
+# is the clip's average spectrum. Centring the target takes that part out of the loss.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -418,8 +470,8 @@ check_true("a frequency mask hides one block of adjacent bands",
 # `course_lib`'s one training loop (`fit`) draws a batch from the pre-training set at each step, hides
 # random spans of steps and a random block of bands, and minimises the loss above; no label is used.
 # The validation curve is the L1 error on the hidden steps of the **held-out pool clips** (fixed masks),
-# next to the two predictors that learn nothing: the per-band mean, and linear interpolation across each
-# hidden span. The same recipe runs `cfg.study.pretrain_seeds` times with different seeds (section 8
+# against the centred target, next to the two predictors of it that learn nothing: zero, which is each
+# band's mean over the clip, and linear interpolation across each hidden span. The same recipe runs `cfg.study.pretrain_seeds` times with different seeds (section 8
 # uses every one of them; the first is shown here).
 
 # %% tags=["slide-more"]
@@ -434,19 +486,21 @@ for r in range(cfg.study.pretrain_seeds):
     if r == 0:
         pretrain_result, main_task = result, s.task
 pretrained = pretrained_models[0]
-val_trivial = chapter.trivial_errors(main_task.val_x, main_task.val_mask)
+val_trivial = chapter.trivial_errors(main_task.val_target, main_task.val_mask)
 viz.plot_history(pretrain_result.history, eval_keys=["masked_l1"], ylabel="L1 on hidden steps",
-                 baselines={"per-band mean": val_trivial["band_mean_l1"], "interpolation": val_trivial["interpolation_l1"]},
+                 baselines={"the clip's band means": val_trivial["band_mean_l1"],
+                            "interpolation": val_trivial["interpolation_l1"]},
                  title="masked-frame pre-training (held-out pool speakers)")
 plt.show()
-held_err = chapter.reconstruction_errors(pretrained, main_task.val_x, main_task.val_mask)
+held_err = chapter.reconstruction_errors(pretrained, main_task.val_x, main_task.val_mask, main_task.val_target)
 test_mask = chapter.eval_masks(len(data.test_x), data.n_frames, cfg.masking)
-test_err = chapter.reconstruction_errors(pretrained, data.test_x, test_mask)
-test_trivial = chapter.trivial_errors(data.test_x, test_mask)
+test_target = chapter.reconstruction_target(data.test_x, cfg.masking)
+test_err = chapter.reconstruction_errors(pretrained, data.test_x, test_mask, test_target)
+test_trivial = chapter.trivial_errors(test_target, test_mask)
 print(f"held-out pool speech, hidden steps: model L1 {held_err['masked_l1']:.3f} | interpolation "
-      f"{val_trivial['interpolation_l1']:.3f} | per-band mean {val_trivial['band_mean_l1']:.3f}")
+      f"{val_trivial['interpolation_l1']:.3f} | the clip's band means {val_trivial['band_mean_l1']:.3f}")
 print(f"keyword clips of the test speakers, hidden steps: model L1 {test_err['masked_l1']:.3f} | interpolation "
-      f"{test_trivial['interpolation_l1']:.3f} | per-band mean {test_trivial['band_mean_l1']:.3f}")
+      f"{test_trivial['interpolation_l1']:.3f} | the clip's band means {test_trivial['band_mean_l1']:.3f}")
 record(heldout_masked_l1=round(held_err["masked_l1"], 4), heldout_interpolation_l1=round(val_trivial["interpolation_l1"], 4),
        masked_l1=round(test_err["masked_l1"], 4), interpolation_l1=round(test_trivial["interpolation_l1"], 4),
        band_mean_l1=round(test_trivial["band_mean_l1"], 4), pretrain_steps=pretrain_result.steps)
@@ -460,20 +514,23 @@ record(heldout_masked_l1=round(held_err["masked_l1"], 4), heldout_interpolation_
 # there with a predictor that suits noise. The check at the end of the chapter uses the held-out speech.
 
 # %% [markdown]
-# **What the model reconstructs.** One test clip: the input, the input with its hidden steps blanked,
-# and the model's reconstruction (the hidden spans are marked).
+# **What the model reconstructs.** One test clip: its target (each band minus its mean over the clip), the
+# target with the hidden steps blanked, and the model's reconstruction of them (the hidden spans are
+# marked). The model itself reads the clip as it is, with the hidden steps replaced by its mask vector.
 
 # %% tags=["slide"]
 def show_reconstruction(i=0, start=10, length=4, ax_row=None):
-    '''Test clip i with steps start .. start+length-1 hidden: input, masked input, reconstruction.'''
+    '''Test clip i with steps start .. start+length-1 hidden: its target, with the hidden steps blanked, and
+    the reconstruction of the hidden steps (the model reads the clip as it is).'''
     x1 = data.test_x[i:i + 1]
+    t1 = chapter.reconstruction_target(x1, cfg.masking)                    # what the model predicts
     m1 = torch.zeros(1, x1.shape[1], dtype=torch.bool)
     m1[0, start: start + length] = True
     with torch.no_grad():
         rec = pretrained(x1, m1)
-    err = float(masked_reconstruction_loss(rec, x1, m1))
-    shown = [x1, x1.masked_fill(m1[..., None], float("nan")), torch.where(m1[..., None], rec, x1)]
-    titles = ["input", "hidden steps blanked", f"reconstruction (L1 on hidden {err:.2f})"]
+    err = float(masked_reconstruction_loss(rec, t1, m1))
+    shown = [t1, t1.masked_fill(m1[..., None], float("nan")), torch.where(m1[..., None], rec, t1)]
+    titles = ["target (clip mean removed)", "hidden steps blanked", f"reconstruction (L1 on hidden {err:.2f})"]
     axes = ax_row if ax_row is not None else plt.subplots(1, 3, figsize=(12, 2.8))[1]
     for ax, img, title in zip(axes, shown, titles):
         ax.imshow(chapter.unstack_frames(img, k)[0].T.numpy(), origin="lower", aspect="auto", vmin=-2.5, vmax=2.5)
@@ -495,6 +552,7 @@ short = override(cfg, {"train.steps": cfg.study.short_steps, "train.warmup_steps
                         "train.eval_every": max(1, cfg.study.short_steps // 3)})
 snap = chapter.build(short)
 x1 = data.test_x[:1]
+t1 = chapter.reconstruction_target(x1, cfg.masking)
 m1 = torch.zeros(1, x1.shape[1], dtype=torch.bool)
 m1[0, 10: 10 + cfg.masking.span] = True
 snapshots = {}
@@ -511,8 +569,8 @@ snap_result = fit(snap.model, snap.task, snap.train, device=DEVICE,
                   run=RunOptions(progress=False, checkpoint_seconds=None, on_eval=take_snapshot))
 short_models = {"reference": (snap.model.cpu().eval(), snap_result)}
 fig, axes = plt.subplots(1, len(snapshots) + 1, figsize=(3.2 * (len(snapshots) + 1), 2.6))
-panels = [("input", x1)] + [(f"step {st}: L1 {float(masked_reconstruction_loss(r, x1, m1)):.2f}",
-                             torch.where(m1[..., None], r, x1)) for st, r in sorted(snapshots.items())]
+panels = [("target", t1)] + [(f"step {st}: L1 {float(masked_reconstruction_loss(r, t1, m1)):.2f}",
+                              torch.where(m1[..., None], r, t1)) for st, r in sorted(snapshots.items())]
 for ax, (title, img) in zip(axes, panels):
     ax.imshow(chapter.unstack_frames(img, k)[0].T.numpy(), origin="lower", aspect="auto", vmin=-2.5, vmax=2.5)
     ax.axvspan(10 * k - 0.5, (10 + cfg.masking.span) * k - 0.5, color="white", alpha=0.25, lw=0)
@@ -577,12 +635,11 @@ for name, objective in (("all_frames", "all_frames"), ("autoencoder", "autoencod
     short_models[name] = short_run({"masking.objective": objective}, name)
 probe5 = {name: encoder_runs(model.encoder) for name, (model, _) in short_models.items()}
 
-held_mask = main_task.val_mask
-def step_errors(model):
+def step_errors(model, target=main_task.val_target):
     """L1 on the hidden and on the visible steps of the held-out speech (the model sees the masks)."""
     pred = chapter.reconstruct(model, heldout_x, held_mask)
-    return (float(masked_reconstruction_loss(pred, heldout_x, held_mask)),
-            float(masked_reconstruction_loss(pred, heldout_x, ~held_mask)))
+    return (float(masked_reconstruction_loss(pred, target, held_mask)),
+            float(masked_reconstruction_loss(pred, target, ~held_mask)))
 
 train_loss = {name: res.history["train"][-1]["loss"] for name, (_, res) in short_models.items()}
 ref_hidden, ref_visible = step_errors(short_models["reference"][0])
@@ -723,29 +780,62 @@ check_true("fine-tuning (LP-FT) is at least as good as its starting probe on the
 # %%
 # the verdicts the text below states (from the class profile up: smoke's pre-training is too short to move them)
 if PROFILE != "smoke":
-    _ = check_verdict(gain, "no difference")
+    _ = check_verdict(gain, "better")
+    check_true("the gain of the best pre-trained method is at least five points and more than twice its SE",
+               met and gain.difference > 2 * gain.se)
     _ = check_verdict(frozen_cmp[names["pretrained_probe"]], "better")
 
 # %% [markdown]
-# **What this run shows.** With five labelled clips per word, the best pre-trained method and the best
-# method without pre-training — the same network trained from random weights with the same LP-FT
-# protocol — are **within the spread** of the runs (the first verdicts above), so the target of a gain
-# of at least five points is **not met**. The frozen features tell a clearer story: the pre-trained
-# encoder's probe is **better** than the random encoder's, in every run (the second comparison), and the
-# table's means show that gap growing with the labels. Pre-training put information about the words into
-# the features; fine-tuning from random weights, started from its own probe and stopped early on the
-# validation speakers, learns as much from a hundred labelled clips. This notebook fine-tunes at five labels per word only,
-# to stay within its time; `python benchmarks/masked_audio_table.py` runs the same study with fine-tuning
-# at every budget and prints its verdicts.
+# **What this run shows.** With five labelled clips per word, the best pre-trained method is **better**
+# than the best method without pre-training, by the margin printed above: at least five points and more
+# than twice its standard error over the runs, so the chapter's target is met. The frozen features agree:
+# the pre-trained encoder's probe is **better** than the random encoder's (the second comparison), and
+# the table shows the pre-trained methods ahead at the larger budgets too. This notebook fine-tunes at
+# five labels per word only, to stay within its time; `python benchmarks/masked_audio_table.py` runs the
+# same study with fine-tuning at every budget and prints its verdicts.
 #
-# Why not more? Each pre-training here takes minutes of CPU time (the progress bars of section 6); Mockingjay and TERA pre-train for days
-# on hundreds of hours of real speech. Sections 9 and 10 show which settings move the result at this
-# budget, and `benchmarks/masked_audio_tuning.md` lists what else was tried (longer pre-training, wider
-# frequency masks, longer spans, the probe's regularisation) and what each measured.
+# Each pre-training here takes a minute or two of CPU time (the progress bars of section 6); Mockingjay
+# and TERA pre-train for days on hundreds of hours of real speech. What made a short pre-training pay is
+# the target of section 5, measured next; `benchmarks/masked_audio_tuning.md` lists what else was tried
+# (longer pre-training, a larger encoder, wider frequency masks, longer spans, cluster targets as in
+# HuBERT, the probe's regularisation) and what each measured.
 #
 # ## 9. What the objective's settings do: ablations
 #
-# Three short runs that each change one setting of the reference run: **time masks only** (no frequency
+# **The target.** First the setting this chapter's result rests on, at full length: the chapter's recipe
+# and seed, once more, but predicting the hidden frames **as they are** (`masking.target = "frames"`,
+# Mockingjay's target) instead of their deviations from the clip's mean. Both encoders are probed with 5
+# labelled clips per word on the label draws of section 7, and the frames-target model's error on the
+# hidden steps of held-out speech is set beside section 5's predictor that only knows each clip's band
+# means.
+
+# %%
+frames_run = chapter.build(override(cfg, {"masking.target": "frames"}))
+fit_or_load(frames_run.model, frames_run.task, frames_run.train, checkpoint_dir("masked_audio-frames-target", PROFILE),
+            device=DEVICE, desc="target: the frames as they are", progress=False)
+frames_model = frames_run.model.cpu().eval()
+frames_hidden = step_errors(frames_model, heldout_x)[0]
+print(f"held-out speech, L1 on hidden steps of the frames as they are: model trained on them {frames_hidden:.3f} | "
+      f"the clip's own band means {clip_mean_l1:.3f} | interpolation {raw_trivial['interpolation_l1']:.3f}")
+main_probe = encoder_runs(pretrained.encoder)                 # the chapter's model (seed 0), used again in section 10
+target_cmp = compare({"centred (the chapter's)": main_probe, "frames as they are": encoder_runs(frames_model.encoder)},
+                     metric=f"probe accuracy, {BUDGET} labels per word", higher_is_better=True,
+                     reference="frames as they are", over="label draws")
+record(frames_target_hidden_l1=round(frames_hidden, 4))
+
+# %%
+# the verdict the text below states (a verdict needs at least 3 label draws; smoke's pre-training is too short)
+if cfg.study.draws >= 3 and PROFILE != "smoke":
+    _ = check_verdict(target_cmp["centred (the chapter's)"], "better")
+
+# %% [markdown]
+# **What the target changes.** Trained on the frames as they are, the model's error on hidden speech ends
+# close to that of a predictor that knows nothing but each clip's band means (printed above): most of
+# what it learned to reconstruct is the clip's constant part — whose voice, how loud, how noisy. Trained on
+# the deviations, the same network, data and steps gives an encoder whose probe is **better** (the verdict
+# above): the loss now pays only for what changes inside a clip, which is where the words are.
+#
+# Three short runs then each change one other setting of the reference run: **time masks only** (no frequency
 # mask), **squared error** instead of L1, and **shorter spans** (half as long, twice as many, so about as
 # many steps are hidden). Each is judged like section 7: the probe with 5 labelled clips per word, over
 # the label draws, against the reference; the hidden-step error on held-out speech is printed beside it
@@ -788,7 +878,7 @@ best_plain = max(baseline_runs, key=lambda n: np.mean(baseline_runs[n]))
 pool_runs = {}
 for m in cfg.study.pool_multiples:
     if m == cfg.data.pool_multiple:                       # the chapter's pre-trained model (seed 0)
-        pool_runs[m] = encoder_runs(pretrained.encoder)
+        pool_runs[m] = main_probe
     else:                                                 # the same recipe and steps, less unlabelled data
         run = chapter.build(override(cfg, {"data.pool_multiple": m}))
         fit_or_load(run.model, run.task, run.train, checkpoint_dir(f"masked_audio-pool{m:g}x", PROFILE),
@@ -944,9 +1034,11 @@ if check_hide_bands(my_hide_bands).correct:
     with torch.no_grad():
         shown = ref_model(heldout_x, no_steps)
         hid = ref_model(my_hide_bands(heldout_x, start, width, n_mels), no_steps)
-    err = lambda p: float((p - heldout_x)[..., hidden_vals].abs().mean())
+    held_target = main_task.val_target                                    # what the model was trained to predict
+    err = lambda p: float((p - held_target)[..., hidden_vals].abs().mean())
     print(f"bands {start}-{start + width - 1}, held-out speech: L1 {err(shown):.3f} when visible, "
-          f"{err(hid):.3f} when hidden (the band mean would give {float(heldout_x[..., hidden_vals].abs().mean()):.3f})")
+          f"{err(hid):.3f} when hidden (the clip's band means would give "
+          f"{float(held_target[..., hidden_vals].abs().mean()):.3f})")
 
 # %% [markdown] tags=["slide"]
 # ## Summary
@@ -971,10 +1063,11 @@ if check_hide_bands(my_hide_bands).correct:
 # %%
 # NBVAL_CHECK_OUTPUT
 # the chapter's main results, with checks that no trivial predictor passes
-check_true("on held-out speech the pre-trained model fills hidden steps better than interpolation "
-           "(and so better than the per-band mean)",
-           held_err["masked_l1"] < val_trivial["interpolation_l1"] < val_trivial["band_mean_l1"])
-check_true("with every label, the frozen pre-trained encoder's probe beats the random encoder's and the log-mel "
-           "statistics' (the same protocol for all three)",
-           study["pretrained_probe"][budgets[-1]]["mean"] >
-           max(study["random_probe"][budgets[-1]]["mean"], study["logmel_stats"][budgets[-1]]["mean"]))
+check_true("on held-out speech the pre-trained model fills hidden steps better than interpolation and better "
+           "than the clip's own band means (which peek at the hidden steps)",
+           held_err["masked_l1"] < min(val_trivial["interpolation_l1"], val_trivial["band_mean_l1"]))
+if PROFILE != "smoke":                        # smoke's 150 pre-training steps are too few to move the probes
+    check_true("with every label, the frozen pre-trained encoder's probe beats the random encoder's and the "
+               "log-mel statistics' (the same protocol for all three)",
+               study["pretrained_probe"][budgets[-1]]["mean"] >
+               max(study["random_probe"][budgets[-1]]["mean"], study["logmel_stats"][budgets[-1]]["mean"]))

@@ -10,7 +10,8 @@ import torch
 from course_lib.chapters import masked_audio as chapter
 from course_lib.data import speech, spoken_phrases
 from course_lib.models.frames import FrameClassifier, FrameEncoderConfig, FrameReconstructor, mean_std_pool
-from course_lib.objectives.masked_frames import band_mask, masked_reconstruction_loss
+from course_lib.objectives.masked_frames import (band_mask, centre_per_clip, interpolate_masked,
+                                                 masked_reconstruction_loss)
 from course_lib.profiles import for_profile, override
 from course_lib.train import TrainConfig
 
@@ -158,6 +159,55 @@ def test_fine_tuning_steps_scale_with_the_budget_and_keep_the_best_evaluation(on
         chapter.KeywordTask(data.train_x[idx], data.train_y[idx], 8, encoder_lr_ratio=0.0)
 
 
+def test_a_centred_target_is_each_frame_minus_its_clips_mean_per_feature():
+    x = torch.randn(3, 7, 5, generator=torch.Generator().manual_seed(0))
+    by_hand = torch.stack([torch.stack([x[b, t] - x[b].sum(0) / 7 for t in range(7)]) for b in range(3)])
+    assert torch.allclose(centre_per_clip(x), by_hand, atol=1e-6)
+    assert torch.allclose(centre_per_clip(x).mean(dim=1), torch.zeros(3, 5), atol=1e-6)
+    shift = torch.randn(3, 1, 5)                                     # a constant per clip and feature ...
+    assert torch.allclose(centre_per_clip(x + shift), centre_per_clip(x), atol=1e-5)   # ... is not in the target
+    with pytest.raises(ValueError, match=r"float frames \(B, T, F\)"):
+        centre_per_clip(torch.zeros(7, 5))
+    with pytest.raises(ValueError, match="masking.target must be 'centred' or 'frames'"):
+        chapter.MaskingConfig(target="mean")
+    with pytest.raises(ValueError, match="masking.target"):
+        override(for_profile(chapter.Config, "smoke"), {"masking.target": "raw"})
+
+
+@pytest.mark.parametrize("target", ["centred", "frames"])
+@pytest.mark.parametrize("freq_width", [0, 5])
+def test_the_task_scores_the_configured_target_on_hidden_values(target, freq_width):
+    cfg = override(for_profile(chapter.Config, "smoke"), {"masking.target": target, "masking.freq_width": freq_width})
+    x = torch.randn(6, cfg.model.max_frames, cfg.model.n_features, generator=torch.Generator().manual_seed(1)) + 3.0
+    task = chapter.MaskedFramesTask(x, x[:2], cfg)
+    batch = task.batch(0)
+    torch.manual_seed(0)
+    model = FrameReconstructor(cfg.model).eval()
+    hidden = batch["mask"][..., None] | (batch["bands"][:, None, :] if freq_width else False)
+    shown = batch["x"].masked_fill(batch["bands"][:, None, :], 0.0) if freq_width else batch["x"]
+    with torch.no_grad():
+        pred = model(shown, batch["mask"])
+        wanted = centre_per_clip(batch["x"]) if target == "centred" else batch["x"]
+        assert float(task.loss(model, batch)) == pytest.approx(float(masked_reconstruction_loss(
+            pred, wanted, hidden.expand_as(pred) if freq_width else batch["mask"])), rel=1e-6)
+    assert torch.equal(task.val_target, chapter.reconstruction_target(x[:2], cfg.masking))
+    assert torch.allclose(task.val_target.mean(1), torch.zeros(2, x.shape[-1]), atol=1e-5) == (target == "centred")
+    errors = task.evaluate(model, 0)                     # the validation error is against the same target
+    assert errors == chapter.reconstruction_errors(model, x[:2], task.val_mask, task.val_target)
+
+
+def test_the_trivial_predictors_of_a_centred_target_are_the_clip_mean_and_interpolation():
+    x = torch.randn(4, 10, 6, generator=torch.Generator().manual_seed(2)) + 5.0
+    mask = chapter.eval_masks(4, 10, chapter.MaskingConfig(fraction=0.3, span=2))
+    target = centre_per_clip(x)
+    trivial = chapter.trivial_errors(target, mask)
+    clip_mean = x.mean(dim=1, keepdim=True).expand_as(x)
+    assert trivial["band_mean_l1"] == pytest.approx(float(masked_reconstruction_loss(clip_mean, x, mask)), rel=1e-5)
+    # interpolation commutes with subtracting a clip's mean
+    assert trivial["interpolation_l1"] == pytest.approx(
+        float(masked_reconstruction_loss(interpolate_masked(x, mask), x, mask)), rel=1e-5)
+
+
 @pytest.mark.slow
 def test_the_main_checks_fail_for_trivial_predictors(smoke_cfg, one_thread):
     """Notebook 06's closing reconstruction check cannot be passed without learning: an untrained model
@@ -166,6 +216,7 @@ def test_the_main_checks_fail_for_trivial_predictors(smoke_cfg, one_thread):
     data, pool = chapter.frames_for(smoke_cfg), chapter.pool_for(smoke_cfg)
     held = chapter.heldout_pool_frames(data, pool)
     mask = chapter.eval_masks(len(held), held.shape[1], smoke_cfg.masking)
-    trivial = chapter.trivial_errors(held, mask)
-    untrained = chapter.reconstruction_errors(FrameReconstructor(smoke_cfg.model), held, mask)
+    target = chapter.reconstruction_target(held, smoke_cfg.masking)
+    trivial = chapter.trivial_errors(target, mask)
+    untrained = chapter.reconstruction_errors(FrameReconstructor(smoke_cfg.model), held, mask, target)
     assert not untrained["masked_l1"] < trivial["interpolation_l1"] < trivial["band_mean_l1"]

@@ -9,6 +9,14 @@ where M is the set of masked frames and F the number of bands. The sum runs over
 visible frames are copied by any encoder that can see them, so scoring them teaches nothing.
 Spans, not single frames, because neighbouring frames overlap (a 25 ms window every 10 ms)
 and a single hidden frame is recovered by interpolating its neighbours.
+
+What is predicted can be the frames themselves or, by default in chapter 06, each frame's
+deviation from its clip's mean (:func:`centre_per_clip`, cepstral mean normalisation of the target):
+
+    y_{t,f} = x_{t,f} − (1/T) Σ_{t'} x_{t',f}
+
+so the part of a frame that is constant over the clip (the voice's average spectrum, the noise
+floor, the level) earns nothing, and the loss rewards only what changes within the clip.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import math
 
 import torch
 
-__all__ = ["span_mask", "band_mask", "masked_reconstruction_loss", "interpolate_masked"]
+__all__ = ["span_mask", "band_mask", "centre_per_clip", "masked_reconstruction_loss", "interpolate_masked"]
 
 
 def span_mask(batch: int, frames: int, fraction: float, span: int,
@@ -56,6 +64,14 @@ def band_mask(batch: int, bands: int, max_width: int, generator: torch.Generator
     start = (torch.rand(batch, 1, generator=generator) * (bands - width + 1)).floor().long()  # (B, 1)
     f = torch.arange(bands)                                                                   # (bands,)
     return (f >= start) & (f < start + width)
+
+
+def centre_per_clip(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, F) -> (B, T, F): y_{t,f} = x_{t,f} − mean_t x_{t,f}, each feature's deviation from its clip's mean
+    over time (cepstral mean normalisation); every clip's every feature then averages 0 over time."""
+    if x.ndim != 3 or not x.is_floating_point():
+        raise ValueError(f"expected float frames (B, T, F), got {tuple(x.shape)} {x.dtype}")
+    return x - x.mean(dim=1, keepdim=True)
 
 
 def masked_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,

@@ -26,12 +26,13 @@ from .data import (FrameData, PoolFrames, clip_audio, clip_speaker, load_frames,
 from .study import (METHODS, PRETRAINED, budget_name, classify_accuracy, finetune, finetune_steps, layer_features,
                     logmel_stats, probe_best_layer, probe_draw, recognition_study, run_indices, spread)
 from .task import (EVAL_SEED, KeywordTask, MaskedFramesTask, eval_masks, new_classifier, pretrain_setup,
-                   reconstruct, reconstruction_errors, trivial_errors)
+                   reconstruct, reconstruction_errors, reconstruction_target, trivial_errors)
 
 __all__ = ["Config", "SpeechData", "MaskingConfig", "StudyConfig", "FrameData", "PoolFrames", "load_frames",
            "load_pool_frames", "heldout_pool_frames", "pretraining_frames", "clip_audio", "clip_speaker",
            "stack_frames", "unstack_frames",
-           "MaskedFramesTask", "KeywordTask", "eval_masks", "reconstruct", "reconstruction_errors",
+           "MaskedFramesTask", "KeywordTask", "eval_masks", "reconstruct", "reconstruction_target",
+           "reconstruction_errors",
            "trivial_errors", "pretrain_setup", "new_classifier", "EVAL_SEED", "METHODS", "PRETRAINED", "budget_name",
            "logmel_stats", "layer_features", "probe_best_layer", "finetune_steps", "finetune", "classify_accuracy",
            "run_indices", "probe_draw", "recognition_study", "spread", "frames_for", "pool_for", "seed_config",
@@ -86,10 +87,12 @@ def run(cfg: Config, *, device: str | None = None, options: RunOptions = RunOpti
                         desc=f"masked_audio[{cfg.profile}] seed {more.train.seed}"))
         models.append(more.model)
     test_mask = eval_masks(len(data.test_x), data.n_frames, cfg.masking)
-    errors = {f"test_{k}": v for k, v in reconstruction_errors(s.model, data.test_x, test_mask).items()}
-    errors |= {f"heldout_{k}": v for k, v in reconstruction_errors(s.model, s.task.val_x, s.task.val_mask).items()}
-    trivial = {f"test_{k}": v for k, v in trivial_errors(data.test_x, test_mask).items()}
-    trivial |= {f"heldout_{k}": v for k, v in trivial_errors(s.task.val_x, s.task.val_mask).items()}
+    test_target = reconstruction_target(data.test_x, cfg.masking)
+    errors = {f"test_{k}": v for k, v in reconstruction_errors(s.model, data.test_x, test_mask, test_target).items()}
+    errors |= {f"heldout_{k}": v for k, v in reconstruction_errors(s.model, s.task.val_x, s.task.val_mask,
+                                                                     s.task.val_target).items()}
+    trivial = {f"test_{k}": v for k, v in trivial_errors(test_target, test_mask).items()}
+    trivial |= {f"heldout_{k}": v for k, v in trivial_errors(s.task.val_target, s.task.val_mask).items()}
     study = recognition_study(cfg, data, [m.cpu() for m in models], device=dev)
     return run_summary(
         "masked_audio", cfg, dev, result, started, unit="clips/s",

@@ -37,13 +37,18 @@ class SpeechData:
 
 @dataclass(frozen=True)
 class MaskingConfig:
-    """The pretext task: hide spans of frames, predict them; the loss scores hidden frames only."""
+    """The pretext task: hide spans of frames, predict them; the loss scores hidden frames only.
+
+    ``target`` is what is predicted: ``"centred"`` (each frame minus its clip's mean over time, per
+    feature: :func:`course_lib.objectives.masked_frames.centre_per_clip`) or ``"frames"`` (the frames
+    as they are, Mockingjay's target)."""
 
     fraction: float = 0.375            # of the steps asked for: 3 spans of 4 of 32 steps (overlaps hide fewer)
     span: int = 4                      # consecutive steps per span (120 ms with 3 stacked 10 ms frames)
     loss: str = "l1"                   # "l1" or "mse"
     freq_width: int = 8                # at most this many adjacent mel bands hidden per clip too (TERA); 0: none
     objective: str = "masked"          # "masked" | "all_frames" (mask, score all) | "autoencoder" (no mask)
+    target: str = "centred"            # "centred": each frame minus its clip's mean per feature | "frames": as is
 
     def __post_init__(self) -> None:
         if self.loss not in ("l1", "mse"):
@@ -51,6 +56,8 @@ class MaskingConfig:
         if self.objective not in ("masked", "all_frames", "autoencoder"):
             raise ValueError(f"masking.objective must be 'masked', 'all_frames' or 'autoencoder', "
                              f"got {self.objective!r}")
+        if self.target not in ("centred", "frames"):
+            raise ValueError(f"masking.target must be 'centred' or 'frames', got {self.target!r}")
         if self.freq_width < 0:
             raise ValueError(f"masking.freq_width must be >= 0, got {self.freq_width}")
         if not 0.0 < self.fraction < 1.0 or self.span < 1:

@@ -2,7 +2,8 @@
 
 Each step draws B training clips (labels unused), hides spans of their frames
 (:func:`course_lib.objectives.masked_frames.span_mask`) and scores the reconstruction of the
-hidden frames. ``masking.objective`` selects the two mistakes the notebook measures:
+hidden frames' target (:func:`reconstruction_target`: by default each frame minus its clip's
+mean). ``masking.objective`` selects the two mistakes the notebook measures:
 ``"all_frames"`` (hide spans but score every frame) and ``"autoencoder"`` (hide nothing and
 reconstruct the whole input: the source's recipe).
 """
@@ -19,13 +20,14 @@ from torch import nn
 from ...batching import map_batches, random_rows, step_generator
 from ...checkpoints import tensor_digest
 from ...models.frames import FrameClassifier, FrameReconstructor
-from ...objectives.masked_frames import band_mask, interpolate_masked, masked_reconstruction_loss, span_mask
+from ...objectives.masked_frames import (band_mask, centre_per_clip, interpolate_masked, masked_reconstruction_loss,
+                                         span_mask)
 from ...runtime import seed_everything
 from ...train import Task, TrainConfig, TrainSetup
 from .config import Config, MaskingConfig
 
-__all__ = ["MaskedFramesTask", "KeywordTask", "classify_accuracy", "eval_masks", "reconstruct", "reconstruction_errors",
-           "trivial_errors", "pretrain_setup", "new_classifier", "EVAL_SEED"]
+__all__ = ["MaskedFramesTask", "KeywordTask", "classify_accuracy", "eval_masks", "reconstruct", "reconstruction_target",
+           "reconstruction_errors", "trivial_errors", "pretrain_setup", "new_classifier", "EVAL_SEED"]
 
 EVAL_SEED = 1234          # the fixed masks every evaluation uses
 
@@ -46,18 +48,28 @@ def reconstruct(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None, ba
     return torch.cat(out)
 
 
-def reconstruction_errors(model: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """Mean L1 and MSE on the hidden frames of ``x`` (N, T, F) under ``mask`` (N, T)."""
+def reconstruction_target(x: torch.Tensor, masking: MaskingConfig) -> torch.Tensor:
+    """What the model learns to predict from frames x (N, T, F): x minus each clip's mean over time, per feature
+    (``masking.target == "centred"``), or x itself (``"frames"``)."""
+    return centre_per_clip(x) if masking.target == "centred" else x
+
+
+def reconstruction_errors(model: nn.Module, x: torch.Tensor, mask: torch.Tensor,
+                          target: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean L1 and MSE on the hidden frames under ``mask`` (N, T) of ``model(x, mask)`` against ``target``
+    (N, T, F; default ``x``: pass :func:`reconstruction_target` for a model trained on another target)."""
+    target = x if target is None else target
     pred = reconstruct(model, x, mask)                                      # (N, T, F)
-    return {"masked_l1": float(masked_reconstruction_loss(pred, x, mask, "l1")),
-            "masked_mse": float(masked_reconstruction_loss(pred, x, mask, "mse"))}
+    return {"masked_l1": float(masked_reconstruction_loss(pred, target, mask, "l1")),
+            "masked_mse": float(masked_reconstruction_loss(pred, target, mask, "mse"))}
 
 
-def trivial_errors(x: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """The same errors for two predictors that learn nothing: the per-band mean (0 after normalising)
-    and linear interpolation across each hidden span."""
-    zeros, interp = torch.zeros_like(x), interpolate_masked(x, mask)
-    return {f"{name}_{kind}": float(masked_reconstruction_loss(pred, x, mask, kind))
+def trivial_errors(target: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """The same errors for two predictors of ``target`` (N, T, F) that learn nothing: zero, which is each band's
+    mean (the global one for normalised frames, the clip's own for centred targets), and linear interpolation
+    across each hidden span (which commutes with subtracting a clip's mean)."""
+    zeros, interp = torch.zeros_like(target), interpolate_masked(target, mask)
+    return {f"{name}_{kind}": float(masked_reconstruction_loss(pred, target, mask, kind))
             for name, pred in (("band_mean", zeros), ("interpolation", interp)) for kind in ("l1", "mse")}
 
 
@@ -69,6 +81,7 @@ class MaskedFramesTask(Task):
             raise ValueError(f"expected frames (N, T, F), got {tuple(train_x.shape)} and {tuple(val_x.shape)}")
         self.train_x, self.val_x, self.cfg = train_x, val_x, cfg
         self.val_mask = eval_masks(len(val_x), val_x.shape[1], cfg.masking)
+        self.val_target = reconstruction_target(val_x, cfg.masking)          # (N, T, F)
         self.frames_digest = tensor_digest(train_x)                           # the features trained on
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
@@ -87,18 +100,19 @@ class MaskedFramesTask(Task):
 
     def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         m, x, mask = self.cfg.masking, batch["x"], batch["mask"]
+        target = reconstruction_target(x, m)                                  # (B, T, F)
         if m.objective == "autoencoder":                                      # the source's recipe
-            return masked_reconstruction_loss(model(x), x, None, m.loss)
+            return masked_reconstruction_loss(model(x), target, None, m.loss)
         if "bands" in batch:                                                  # time and frequency masking (TERA)
             bands = batch["bands"][:, None, :]                                # (B, 1, F)
             pred = model(x.masked_fill(bands, 0.0), mask)                     # (B, T, F)
             hidden = mask[..., None] | bands                                  # (B, T, F)
-            return masked_reconstruction_loss(pred, x, None if m.objective == "all_frames" else hidden, m.loss)
+            return masked_reconstruction_loss(pred, target, None if m.objective == "all_frames" else hidden, m.loss)
         pred = model(x, mask)                                                 # (B, T, F)
-        return masked_reconstruction_loss(pred, x, None if m.objective == "all_frames" else mask, m.loss)
+        return masked_reconstruction_loss(pred, target, None if m.objective == "all_frames" else mask, m.loss)
 
     def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
-        return reconstruction_errors(model, self.val_x, self.val_mask)
+        return reconstruction_errors(model, self.val_x, self.val_mask, self.val_target)
 
     def signature(self) -> dict[str, Any]:
         return {"data": self.cfg.data, "masking": self.cfg.masking, "frames": self.frames_digest}
