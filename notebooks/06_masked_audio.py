@@ -508,8 +508,8 @@ record(heldout_masked_l1=round(held_err["masked_l1"], 4), heldout_interpolation_
 
 # %% [markdown]
 # Two sets of clips, two stories. On **speech** (the held-out pool), interpolation across a hidden span
-# (`span_ms`, printed in section 4) is a poor guess, and the model does better than it: it has learned something about how speech
-# continues. On the **keyword clips**, about half of every clip is steady white noise, whose log-mel
+# (`span_ms`, printed in section 4) is a poor guess, and the model does better than it and than the clip's
+# band means: it has learned something about how speech continues. On the **keyword clips**, about half of every clip is steady white noise, whose log-mel
 # frames a straight line across the gap predicts well; a model trained mostly on speech is compared
 # there with a predictor that suits noise. The check at the end of the chapter uses the held-out speech.
 
@@ -783,14 +783,20 @@ if PROFILE != "smoke":
     _ = check_verdict(gain, "better")
     check_true("the gain of the best pre-trained method is at least five points and more than twice its SE",
                met and gain.difference > 2 * gain.se)
+    _ = check_verdict(main_cmp[names["pretrained_probe"]], "better")
+    check_true("at every budget the frozen pre-trained encoder's probe is ahead of the random encoder's and the "
+               "log-mel statistics' (means over runs)",
+               all(study["pretrained_probe"][b]["mean"] > max(study["random_probe"][b]["mean"],
+                                                              study["logmel_stats"][b]["mean"]) for b in budgets))
     _ = check_verdict(frozen_cmp[names["pretrained_probe"]], "better")
 
 # %% [markdown]
 # **What this run shows.** With five labelled clips per word, the best pre-trained method is **better**
 # than the best method without pre-training, by the margin printed above: at least five points and more
 # than twice its standard error over the runs, so the chapter's target is met. The frozen features agree:
-# the pre-trained encoder's probe is **better** than the random encoder's (the second comparison), and
-# the table shows the pre-trained methods ahead at the larger budgets too. This notebook fine-tunes at
+# the pre-trained encoder's probe alone is **better** than the network fine-tuned from scratch (the first
+# comparison) and than the random encoder's probe (the second), and the table shows it ahead of the other
+# two probes at every budget. This notebook fine-tunes at
 # five labels per word only, to stay within its time; `python benchmarks/masked_audio_table.py` runs the
 # same study with fine-tuning at every budget and prints its verdicts.
 #
@@ -858,12 +864,15 @@ ablation_cmp = compare({"reference (time + frequency, L1)": probe5["reference"],
                        reference="reference (time + frequency, L1)", over="label draws")
 
 # %% [markdown]
-# **What the ablations measured.** At this short budget none of the three changes moves the probe
-# beyond the spread of the label draws (the verdicts above); the hidden-step errors are printed for one
+# **What the ablations measured.** After `cfg.study.short_steps` steps, squared error and spans half as
+# long each give a **better** probe than the reference, and time masks alone make **no difference**
+# beyond the spread of the label draws (the verdicts above). The hidden-step errors are printed for one
 # run each, and each run is best at the loss it was trained on (the MSE run minimises squared, not
-# absolute, error), so they are not compared. The chapter keeps time and frequency masks and L1, as
-# Mockingjay and TERA do; longer single-seed runs of these settings are in
-# `benchmarks/masked_audio_tuning.md`.
+# absolute, error), so they are not compared. These are short runs: whether a lead after
+# `cfg.study.short_steps` steps survives a full pre-training is a separate measurement, which this
+# notebook does not make with enough seeds for a verdict (`benchmarks/masked_audio_tuning.md` has one
+# full-length run of each). The chapter keeps L1 and spans of four steps, as Mockingjay and TERA do; with
+# `override(cfg, {"masking.loss": "mse"})` you can measure the full-length question yourself.
 #
 # ## 10. When does masked reconstruction pay? The size of the unlabelled pool
 #
@@ -907,21 +916,23 @@ print(f"smallest pool where the probe is better than the {best_plain} by the com
 # %%
 # the verdicts the text states (a verdict needs at least 3 label draws; the smoke profile has fewer)
 if cfg.study.draws >= 3:
-    for label in ablations:
-        expected = "no difference"
+    for label, expected in zip(ablations, ("no difference", "better", "better")):
         _ = check_verdict(ablation_cmp[label], expected)
-    for m, expected in {1.0: "no difference", 3.0: "better", 10.0: "better"}.items():
+    for m, expected in {1.0: "worse", 3.0: "better", 10.0: "better"}.items():
         _ = check_verdict(pool_cmp[f"pool {m:g}x"], expected)
+if PROFILE != "smoke":                               # smoke's pools (1x, 2x) and steps are too small to order
+    check_true("the probe's gain grows with the unlabelled pool (1x < 3x < 10x, mean over draws)",
+               all(np.mean(gains[a]) < np.mean(gains[b]) for a, b in zip(ms, ms[1:])))
 
 # %% [markdown]
-# **When it pays.** Pre-trained on the labelled clips alone, the encoder's probe is **no better** than
-# the best frozen method without pre-training; with three or ten times as much unlabelled speech it is
-# **better**, in every draw (the verdicts above). A likely reason, not measured here: on the labelled clips alone
-# the same steps pass over each clip many more times (printed above), so what the encoder learns is specific
-# to those few clips, much of them noise, where many new speakers reading new sentences keep giving it speech
-# it has not seen. That is this chapter's answer: masked
-# reconstruction pays when unlabelled speech is much more plentiful than labels — at five labels per
-# word, in the frozen features, by a few points, not in fine-tuning.
+# **When it pays.** Pre-trained on the labelled clips alone, the encoder's probe is **worse** than the
+# best frozen method without pre-training; with three or ten times as much unlabelled speech it is
+# **better** (the verdicts above), and the gain grows with the pool (the figure). A likely reason for the
+# 1x result, not measured here: on the labelled clips alone the same steps pass over each clip many more
+# times (printed above), so what the encoder learns is specific to those few clips, much of them noise,
+# where many new speakers reading new sentences keep giving it speech it has not seen. That is this
+# chapter's answer: masked reconstruction of the right target pays when unlabelled speech is much more
+# plentiful than labels, and the more of it the better over the range measured here.
 
 # %% [markdown] tags=["slide"]
 # ## 11. How this relates to chapters 02 and 04
@@ -930,11 +941,13 @@ if cfg.study.draws >= 3:
 # |---|---|---|---|
 # | input | discrete tokens | continuous frames | raw waveform → conv features |
 # | what is hidden | 15% of tokens | spans of frames, a block of bands | spans of latent frames |
-# | target | the hidden token (one of $V$) | the hidden frames' values | wav2vec 2.0: the true latent among distractors (**contrastive**, chapter 04); HuBERT: a discrete cluster id (cross-entropy, as in chapter 02) |
+# | target | the hidden token (one of $V$) | the hidden frames' values, minus each clip's mean | wav2vec 2.0: the true latent among distractors (**contrastive**, chapter 04); HuBERT: a discrete cluster id (cross-entropy, as in chapter 02) |
 # | loss | cross-entropy | L1 / squared error | InfoNCE / cross-entropy |
 #
 # Regression on continuous frames is the simplest target. Its cost: to reconstruct well, a model must
-# get local detail (the noise level, the pitch) right as well as what was said. wav2vec 2.0 avoids
+# get local detail (the noise level, the pitch) right as well as what was said. Centring the target
+# (section 5) takes out the part that stays constant through a clip; what changes inside it, such as the
+# pitch, is still asked for. wav2vec 2.0 avoids
 # predicting details by asking only which candidate is right (chapter 04's idea), and HuBERT by
 # predicting discrete units (chapter 02's idea).
 #
@@ -1047,18 +1060,22 @@ if check_hide_bands(my_hide_bands).correct:
 #   log, each checked against its formula or `numpy`.
 # * Masked reconstruction hides **spans** (single frames are solved by interpolation) and a block of
 #   **bands**, and scores only what is hidden (reconstructing the visible input is copying).
+# * **What is predicted matters most.** A constant per clip and band predicts hidden speech frames better
+#   than interpolation, and a model trained on the frames as they are learns little more than that constant
+#   (the voice, the noise floor, the level). Predicting each frame's deviation from its clip's mean gives a
+#   **better** encoder from the same data and steps (sections 5 and 9).
 # * Self-supervision needs its premise: unlabelled speech of many new speakers, much more of it than the
-#   labelled set. Pre-trained on the labelled clips alone, the
-#   encoder's frozen features are no better than the best frozen baseline's; on three or ten times more speech
-#   they are better in every draw (section 10).
-# * Judged by one protocol for every method, the pre-trained encoder does **not** beat the best method
-#   without pre-training at five labels per word: the same network fine-tuned from random weights, with LP-FT
-#   and early stopping, is within the spread. At this CPU budget and five labels per word masked reconstruction
-#   improves what a frozen encoder offers (better than a random encoder in every run), not what fine-tuning
-#   reaches (section 8).
+#   labelled set. Pre-trained on the labelled clips alone, the encoder's frozen features are worse than the
+#   best frozen baseline's; on three or ten times more speech they are better, and the gain grows with the
+#   pool (section 10).
+# * Judged by one protocol for every method, the pre-trained encoder fine-tuned with LP-FT is **better** than
+#   the best method without pre-training at five labels per word — the same network fine-tuned from random
+#   weights with the same protocol — by at least five points and more than twice the standard error over
+#   the runs; its frozen features alone also beat the network fine-tuned from scratch (section 8).
 # * The popular whole-input recipe shows its flaw in what its loss asks for, copying, while a short run's
-#   probe cannot tell it apart; frequency masks, L1 and span length made no difference beyond the spread in
-#   short runs (sections 7 and 9).
+#   probe cannot tell it apart; in short runs squared error and shorter spans gave a better probe and time
+#   masks alone no difference, a short-run result that the chapter does not carry over to full length
+#   (sections 7 and 9).
 
 # %%
 # NBVAL_CHECK_OUTPUT

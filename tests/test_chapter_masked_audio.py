@@ -98,7 +98,7 @@ def test_frames_are_split_by_speaker_and_normalised(smoke_cfg):
 
 @pytest.mark.slow
 def test_pretraining_learns_and_the_cli_writes_every_method(tmp_path, monkeypatch, one_thread):
-    """Masked-frame pre-training lowers the hidden-frame error well below the per-band-mean predictor."""
+    """Masked-frame pre-training lowers the hidden-frame error below both trivial predictors of the target."""
     from course_lib.__main__ import main
     monkeypatch.setitem(chapter.Config.PROFILES, "smoke", {**chapter.Config.PROFILES["smoke"],
                                                            "study.ft_min_steps": 5, "study.ft_max_steps": 5,
@@ -113,9 +113,10 @@ def test_pretraining_learns_and_the_cli_writes_every_method(tmp_path, monkeypatc
     assert all(set(acc[k]) == {"1"} for k in ("pretrained_finetuned", "scratch_finetuned"))
     assert len(acc["pretrained_probe"]["1"]["runs"]) == 2
     assert m["data"]["pretraining_clips"] == 2 * m["data"]["train_clips"]
-    # measured in smoke, on the pool's held-out speech: 0.511 after 150 steps against 0.846 for the per-band mean
-    # (0.518 for interpolation); an untrained model is at the band mean or worse
+    # measured in smoke, on the pool's held-out speech against the centred target: 0.470 after 150 steps, against
+    # 0.481 for the clip's band means and 0.518 for interpolation; an untrained model is at 0.68
     metrics, base = m["metrics"], m["baselines"]
-    assert metrics["heldout_masked_l1"] < 0.65 * base["heldout_band_mean_l1"], (metrics, base)
-    assert base["heldout_interpolation_l1"] < base["heldout_band_mean_l1"]
+    assert metrics["heldout_masked_l1"] < min(base["heldout_band_mean_l1"], base["heldout_interpolation_l1"]), \
+        (metrics, base)
+    assert base["heldout_band_mean_l1"] < base["heldout_interpolation_l1"]       # the clip's mean is a strong guess
     assert {"test_masked_l1", "test_interpolation_l1"} <= set(metrics) | set(base)

@@ -211,12 +211,13 @@ def test_the_trivial_predictors_of_a_centred_target_are_the_clip_mean_and_interp
 @pytest.mark.slow
 def test_the_main_checks_fail_for_trivial_predictors(smoke_cfg, one_thread):
     """Notebook 06's closing reconstruction check cannot be passed without learning: an untrained model
-    does not fill the hidden steps of held-out speech better than interpolation (measured in smoke: 0.95,
-    against 0.52 for interpolation and 0.85 for the band mean)."""
+    does not fill the hidden steps of held-out speech better than both interpolation and the clip's band
+    means (measured in smoke against the centred target: 0.68, against 0.52 for interpolation and 0.48
+    for the clip's band means; the model pre-trained for 150 steps 0.47)."""
     data, pool = chapter.frames_for(smoke_cfg), chapter.pool_for(smoke_cfg)
     held = chapter.heldout_pool_frames(data, pool)
     mask = chapter.eval_masks(len(held), held.shape[1], smoke_cfg.masking)
     target = chapter.reconstruction_target(held, smoke_cfg.masking)
     trivial = chapter.trivial_errors(target, mask)
     untrained = chapter.reconstruction_errors(FrameReconstructor(smoke_cfg.model), held, mask, target)
-    assert not untrained["masked_l1"] < trivial["interpolation_l1"] < trivial["band_mean_l1"]
+    assert not untrained["masked_l1"] < min(trivial["interpolation_l1"], trivial["band_mean_l1"])
