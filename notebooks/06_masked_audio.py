@@ -1083,7 +1083,10 @@ if check_hide_bands(my_hide_bands).correct:
 check_true("on held-out speech the pre-trained model fills hidden steps better than interpolation and better "
            "than the clip's own band means (which peek at the hidden steps)",
            held_err["masked_l1"] < min(val_trivial["interpolation_l1"], val_trivial["band_mean_l1"]))
-if PROFILE != "smoke":                        # smoke's 150 pre-training steps are too few to move the probes
+
+# %%
+# the frozen features with every label (from the class profile up: smoke's pre-training is too short to move them)
+if PROFILE != "smoke":
     check_true("with every label, the frozen pre-trained encoder's probe beats the random encoder's and the "
                "log-mel statistics' (the same protocol for all three)",
                study["pretrained_probe"][budgets[-1]]["mean"] >
